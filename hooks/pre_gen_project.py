@@ -1,0 +1,97 @@
+"""Validate the answers before cookiecutter generates anything.
+
+Each answer reaches this script as data: cookiecutter renders it with
+`| tojson` into a raw string that `json.loads` reads back, so quotes,
+backslashes or code in an answer can never become part of this program.
+
+On bad input: one `ERROR: <field> '<value>' is invalid: <rule>. Try: <fix>` line
+per problem on stderr, exit status 1. cookiecutter then removes the project
+folder it had created. (Slugs with '/' are stopped even earlier, by
+local_extensions.py.) No `assert`: `python -O` would skip it.
+"""
+
+import json
+import keyword
+import re
+import sys
+
+SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+SLUG_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
+PORT_RANGE = (1, 65535)
+# Below 1000 are system accounts on most distributions; 2**31 - 1 is the
+# largest ID every tool (and Kubernetes) accepts.
+UID_RANGE = (1000, 2_147_483_647)
+
+ANSWERS = {
+    "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
+    "python_version": json.loads(r'''{{ cookiecutter.python_version | tojson }}'''),
+    "http_port": json.loads(r'''{{ cookiecutter.http_port | tojson }}'''),
+    "runtime_uid": json.loads(r'''{{ cookiecutter.runtime_uid | tojson }}'''),
+}
+
+
+def check_slug(slug: object) -> str | None:
+    """The slug names the folder, the image and the settings prefix."""
+    text = str(slug)
+    if not SLUG_PATTERN.fullmatch(text):
+        return (
+            "must be a lowercase Python identifier (a-z, 0-9, _; not starting with a digit). "
+            f"Try: {suggest_slug(text)!r}"
+        )
+    if keyword.iskeyword(text):
+        return f"is a Python keyword. Try: '{text}_service'"
+    if text in sys.stdlib_module_names:
+        return f"shadows the standard-library module {text!r}. Try: '{text}_service'"
+    return None
+
+
+def suggest_slug(text: str) -> str:
+    """A valid slug close to what the user typed."""
+    candidate = re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
+    if not candidate or candidate[0].isdigit():
+        candidate = f"service_{candidate}".rstrip("_")
+    return candidate
+
+
+def check_python_version(version: object) -> str | None:
+    """Only versions with an official slim image and a tested lock are offered."""
+    if str(version) in SUPPORTED_PYTHON_VERSIONS:
+        return None
+    return f"is not supported. Try one of: {', '.join(SUPPORTED_PYTHON_VERSIONS)}"
+
+
+def check_int_range(value: object, bounds: tuple[int, int], example: int) -> str | None:
+    """Whole numbers only (as typed at the prompt or given as JSON), within bounds."""
+    low, high = bounds
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", text):
+        return f"must be a whole number from {low} to {high}. Try: {example}"
+    if not low <= int(text) <= high:
+        return f"is out of range: it must be from {low} to {high}. Try: {example}"
+    return None
+
+
+def problems(answers: dict[str, object]) -> list[str]:
+    """Every invalid answer, as a ready-to-print message."""
+    checks = {
+        "project_slug": check_slug(answers["project_slug"]),
+        "python_version": check_python_version(answers["python_version"]),
+        "http_port": check_int_range(answers["http_port"], PORT_RANGE, 8000),
+        "runtime_uid": check_int_range(answers["runtime_uid"], UID_RANGE, 10001),
+    }
+    return [
+        f"ERROR: {field} {str(answers[field])!r} is invalid: {message}"
+        for field, message in checks.items()
+        if message
+    ]
+
+
+def main() -> int:
+    errors = problems(ANSWERS)
+    for error in errors:
+        print(error, file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

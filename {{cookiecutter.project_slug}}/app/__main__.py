@@ -1,0 +1,30 @@
+"""Entry point of the container: `python -m app` serves the app with uvicorn.
+
+Running uvicorn from Python (not from its command line) means one settings
+object configures everything, with the same environment variables as the app.
+"""
+
+import uvicorn
+
+from app.config import get_settings
+from app.logging_config import logging_config
+
+
+def main() -> None:
+    """Serve until SIGTERM or SIGINT, then let in-flight requests finish."""
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=logging_config(settings.log_level),
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=settings.graceful_shutdown_timeout,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Application factory: builds the FastAPI app and its lifespan."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.routers import greetings, health
+
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open shared resources before the first request and close them after the last.
+
+    This is where connection pools and clients belong. `/readyz` reports ready
+    only between the end of start-up and the beginning of shutdown.
+    """
+    logger.info("starting %s %s", app.title, __version__)
+    app.state.ready = True
+    yield
+    app.state.ready = False
+    logger.info("stopped")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Tests pass their own settings; production reads the environment."""
+    app = FastAPI(title="{{ cookiecutter.project_slug }}", version=__version__, lifespan=lifespan)
+    app.state.settings = settings or get_settings()
+    app.state.ready = False
+    app.include_router(health.router)
+    app.include_router(greetings.router, prefix="/api/v1")
+    return app
