@@ -17,6 +17,9 @@ import sys
 
 SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 SLUG_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
+# Long enough for any real name; short enough that generated lines that embed
+# it (settings prefix, image name) stay within the 100-column lint limit.
+SLUG_MAX_LENGTH = 40
 PORT_RANGE = (1, 65535)
 # Below 1000 are system accounts on most distributions; 2**31 - 1 is the
 # largest ID every tool (and Kubernetes) accepts.
@@ -38,6 +41,8 @@ def check_slug(slug: object) -> str | None:
             "must be a lowercase Python identifier (a-z, 0-9, _; not starting with a digit). "
             f"Try: {suggest_slug(text)!r}"
         )
+    if len(text) > SLUG_MAX_LENGTH:
+        return f"is longer than {SLUG_MAX_LENGTH} characters. Try: {text[:SLUG_MAX_LENGTH]!r}"
     if keyword.iskeyword(text):
         return f"is a Python keyword. Try: '{text}_service'"
     if text in sys.stdlib_module_names:
