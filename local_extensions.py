@@ -1,34 +1,59 @@
 """Jinja extension that cookiecutter loads for this template (see `_extensions`).
 
-It guards one thing the pre-generation hook cannot: cookiecutter creates the
-project folder *before* that hook runs, and a slug with a path separator in it
-("a/b") creates nested folders. When the hook then rejects the slug, cookiecutter
-removes only the innermost folder and leaves "a/" behind. Failing while the
-answers are rendered stops cookiecutter before it creates anything. The full
-validation of every answer stays in hooks/pre_gen_project.py.
+It adds two filters:
+- `toml_string` quotes free text (name, description, author) for TOML files;
+- `validate_answers` validates the answers while cookiecutter renders them, before anything is
+written. hooks/pre_gen_project.py holds the rules; that hook alone would run
+too late for two cases: cookiecutter creates the project folder before
+running it, so a slug such as "a/b" leaves an empty "a/" behind after the
+cleanup, and cookiecutter prints its own traceback when a hook fails.
 """
+
+import importlib.util
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
 
 from cookiecutter.exceptions import FailedHookException
 from jinja2 import Environment
 from jinja2.ext import Extension
 
+PRE_GEN_HOOK = Path(__file__).resolve().parent / "hooks" / "pre_gen_project.py"
 
-def single_folder_name(value: object, field: str) -> str:
-    """Return `value` unchanged if it names one folder; fail the rendering otherwise."""
-    text = str(value)
-    if "/" in text or "\\" in text or text in {".", ".."}:
+
+def load_pre_gen_hook() -> ModuleType:
+    """Import the hook file as it is in the template (valid Python before rendering)."""
+    spec = importlib.util.spec_from_file_location("slim_python_pre_gen_rules", PRE_GEN_HOOK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def validate_answers(answers: Mapping[str, object]) -> str:
+    """Return "ok" for valid answers; otherwise stop cookiecutter with every ERROR line."""
+    errors = load_pre_gen_hook().problems(dict(answers))
+    if errors:
         # The exception a failing hook raises: cookiecutter prints just the
         # message and exits with status 1.
-        raise FailedHookException(
-            f"ERROR: {field} {text!r} is invalid: it must name a single folder, "
-            "without '/' or '\\'. Try: a lowercase Python identifier such as 'my_service'."
-        )
-    return text
+        raise FailedHookException("\n".join(errors))
+    return "ok"
 
 
-class PathSafeSlug(Extension):
-    """Adds the `single_folder_name` filter used by cookiecutter.json."""
+def toml_string(value: object) -> str:
+    """Quote any text as a TOML basic string.
+
+    Jinja's `tojson` is not enough: it writes emoji as surrogate pairs
+    (\\ud83d\\ude80), which TOML rejects. JSON without ASCII escaping is valid
+    TOML once DEL, the one control character JSON leaves raw, is escaped.
+    """
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+class TemplateFilters(Extension):
+    """Adds the filters used by cookiecutter.json and the template files."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.filters["single_folder_name"] = single_folder_name
+        environment.filters["validate_answers"] = validate_answers
+        environment.filters["toml_string"] = toml_string

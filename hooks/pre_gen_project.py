@@ -5,9 +5,12 @@ Each answer reaches this script as data: cookiecutter renders it with
 backslashes or code in an answer can never become part of this program.
 
 On bad input: one `ERROR: <field> '<value>' is invalid: <rule>. Try: <fix>` line
-per problem on stderr, exit status 1. cookiecutter then removes the project
-folder it had created. (Slugs with '/' are stopped even earlier, by
-local_extensions.py.) No `assert`: `python -O` would skip it.
+per problem on stderr, exit status 1. No `assert`: `python -O` would skip it.
+
+cookiecutter creates the project folder before this hook runs, so
+local_extensions.py runs these same checks (it imports this file) while the
+answers are rendered, before anything exists on disk. This hook is the second
+line: it also guards generation with extensions or hooks disabled.
 """
 
 import json
@@ -25,12 +28,16 @@ PORT_RANGE = (1, 65535)
 # largest ID every tool (and Kubernetes) accepts.
 UID_RANGE = (1000, 2_147_483_647)
 
-ANSWERS = {
-    "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
-    "python_version": json.loads(r'''{{ cookiecutter.python_version | tojson }}'''),
-    "http_port": json.loads(r'''{{ cookiecutter.http_port | tojson }}'''),
-    "runtime_uid": json.loads(r'''{{ cookiecutter.runtime_uid | tojson }}'''),
-}
+
+
+def rendered_answers() -> dict[str, object]:
+    """The answers, as cookiecutter rendered them into this file: JSON data."""
+    return {
+        "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
+        "python_version": json.loads(r'''{{ cookiecutter.python_version | tojson }}'''),
+        "http_port": json.loads(r'''{{ cookiecutter.http_port | tojson }}'''),
+        "runtime_uid": json.loads(r'''{{ cookiecutter.runtime_uid | tojson }}'''),
+    }
 
 
 def check_slug(slug: object) -> str | None:
@@ -38,15 +45,15 @@ def check_slug(slug: object) -> str | None:
     text = str(slug)
     if not SLUG_PATTERN.fullmatch(text):
         return (
-            "must be a lowercase Python identifier (a-z, 0-9, _; not starting with a digit). "
+            "it must be a lowercase Python identifier (a-z, 0-9, _; not starting with a digit). "
             f"Try: {suggest_slug(text)!r}"
         )
     if len(text) > SLUG_MAX_LENGTH:
-        return f"is longer than {SLUG_MAX_LENGTH} characters. Try: {text[:SLUG_MAX_LENGTH]!r}"
+        return f"it is longer than {SLUG_MAX_LENGTH} characters. Try: {text[:SLUG_MAX_LENGTH]!r}"
     if keyword.iskeyword(text):
-        return f"is a Python keyword. Try: '{text}_service'"
+        return f"it is a Python keyword. Try: '{text}_service'"
     if text in sys.stdlib_module_names:
-        return f"shadows the standard-library module {text!r}. Try: '{text}_service'"
+        return f"it shadows the standard-library module {text!r}. Try: '{text}_service'"
     return None
 
 
@@ -62,7 +69,7 @@ def check_python_version(version: object) -> str | None:
     """Only versions with an official slim image and a tested lock are offered."""
     if str(version) in SUPPORTED_PYTHON_VERSIONS:
         return None
-    return f"is not supported. Try one of: {', '.join(SUPPORTED_PYTHON_VERSIONS)}"
+    return f"it is not supported. Try: one of {', '.join(SUPPORTED_PYTHON_VERSIONS)}"
 
 
 def check_int_range(value: object, bounds: tuple[int, int], example: int) -> str | None:
@@ -70,9 +77,9 @@ def check_int_range(value: object, bounds: tuple[int, int], example: int) -> str
     low, high = bounds
     text = str(value).strip()
     if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", text):
-        return f"must be a whole number from {low} to {high}. Try: {example}"
+        return f"it must be a whole number from {low} to {high}. Try: {example}"
     if not low <= int(text) <= high:
-        return f"is out of range: it must be from {low} to {high}. Try: {example}"
+        return f"it must be from {low} to {high}. Try: {example}"
     return None
 
 
@@ -92,7 +99,7 @@ def problems(answers: dict[str, object]) -> list[str]:
 
 
 def main() -> int:
-    errors = problems(ANSWERS)
+    errors = problems(rendered_answers())
     for error in errors:
         print(error, file=sys.stderr)
     return 1 if errors else 0

@@ -4,6 +4,8 @@ Running uvicorn from Python (not from its command line) means one settings
 object configures everything, with the same environment variables as the app.
 """
 
+import signal
+
 import uvicorn
 
 from app.config import get_settings
@@ -13,6 +15,12 @@ from app.logging_config import logging_config
 def main() -> None:
     """Serve until SIGTERM or SIGINT, then let in-flight requests finish."""
     settings = get_settings()
+    # uvicorn drains requests on SIGTERM, then re-raises the signal so that the
+    # process dies "killed by SIGTERM" (status 143). As PID 1 in a container the
+    # kernel drops that second signal and the exit status is 0, but under an init
+    # process (`docker run --init`, the smoke test) it would not be. A do-nothing
+    # handler makes a completed graceful shutdown exit 0 everywhere.
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: None)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -13,6 +13,8 @@ from app.config import get_settings
 
 def test_main_passes_settings_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
+    handlers: dict[int, object] = {}
+    monkeypatch.setattr(entrypoint.signal, "signal", handlers.__setitem__)
     monkeypatch.setenv("{{ cookiecutter.__env_prefix }}PORT", "9001")
     monkeypatch.setenv("{{ cookiecutter.__env_prefix }}WORKERS", "2")
     monkeypatch.setattr(entrypoint.uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
@@ -26,6 +28,8 @@ def test_main_passes_settings_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> Non
     assert calls[0]["workers"] == 2
     assert calls[0]["factory"] is True
     assert calls[0]["access_log"] is False
+    # A completed graceful shutdown must exit 0, also when not PID 1.
+    assert list(handlers) == [entrypoint.signal.SIGTERM]
 
 
 def test_healthcheck_fails_when_healthz_is_not_200(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,46 @@
+"""The option combinations the template supports, and ones it must refuse.
+
+Each supported combination is a small override of cookiecutter.json's defaults
+with a readable id (shown by pytest as e.g. `test_renders[python:3.13]`).
+Every test that takes `combination` runs for each of them.
+"""
+
+import pytest
+
+SUPPORTED = [
+    pytest.param({}, id="default"),
+    pytest.param({"python_version": "3.11"}, id="python:3.11"),
+    pytest.param({"python_version": "3.13"}, id="python:3.13"),
+    pytest.param(
+        {"http_port": 65535, "runtime_uid": 2147483647},
+        id="port:65535-uid:max",
+    ),
+    pytest.param(
+        # The longest slug allowed: generated lines that embed it must still lint.
+        {"project_name": "Long", "project_slug": "a_rather_long_service_name_of_forty_char"},
+        id="slug:40-chars",
+    ),
+    pytest.param(
+        {"project_name": "Zoë's Café", "project_slug": "zoe_cafe", "author": 'Ada "A" O\'Neil'},
+        id="name:unicode-quotes",
+    ),
+]
+
+# (overrides, the field the error must name)
+UNSUPPORTED = [
+    pytest.param({"project_slug": "My Service!"}, "project_slug", id="slug:spaces"),
+    pytest.param({"project_slug": "class"}, "project_slug", id="slug:keyword"),
+    pytest.param({"project_slug": "json"}, "project_slug", id="slug:stdlib"),
+    pytest.param({"project_slug": "a/b"}, "project_slug", id="slug:slash"),
+    pytest.param({"project_slug": "a\\b"}, "project_slug", id="slug:backslash"),
+    pytest.param({"project_slug": "9lives"}, "project_slug", id="slug:digit-first"),
+    pytest.param({"project_slug": "a" * 41}, "project_slug", id="slug:too-long"),
+    pytest.param({"python_version": "3.9"}, "python_version", id="python:3.9"),
+    pytest.param({"python_version": "3.10"}, "python_version", id="python:3.10"),
+    pytest.param({"http_port": 0}, "http_port", id="port:0"),
+    pytest.param({"http_port": 65536}, "http_port", id="port:65536"),
+    pytest.param({"http_port": "80a"}, "http_port", id="port:not-a-number"),
+    pytest.param({"runtime_uid": 0}, "runtime_uid", id="uid:root"),
+    pytest.param({"runtime_uid": 999}, "runtime_uid", id="uid:system-range"),
+    pytest.param({"runtime_uid": 2147483648}, "runtime_uid", id="uid:too-big"),
+]

@@ -1,0 +1,49 @@
+"""Fixtures shared by the template's tests."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TEMPLATE / "tests"))
+sys.path.insert(0, str(TEMPLATE / "tools"))
+sys.path.insert(0, str(TEMPLATE))
+
+
+def cookiecutter_defaults() -> dict:
+    return json.loads((TEMPLATE / "cookiecutter.json").read_text())
+
+
+def find_python(version: str) -> str:
+    """An interpreter of `version` (X.Y) on this machine: on PATH, or from pyenv."""
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        return on_path
+    root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates = sorted(
+        Path(root, "versions").glob(f"{version}.*/bin/python{version}"),
+        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parts[-3].split(".")],
+    )
+    if candidates:
+        return str(candidates[-1])
+    pytest.fail(f"no Python {version} on this machine (PATH or pyenv): install it to run this test")
+
+
+def run(command: list[str], cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command, capturing its output as text; never raises on failure."""
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, **kwargs)
+
+
+@pytest.fixture
+def bake(cookies):
+    """Render the template with overrides and return the pytest-cookies result."""
+
+    def _bake(overrides: dict):
+        return cookies.bake(extra_context=overrides, template=str(TEMPLATE))
+
+    return _bake

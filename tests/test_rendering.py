@@ -1,0 +1,116 @@
+"""Rendering: every supported combination generates a complete project, and bad
+answers are refused cleanly."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from combinations import SUPPORTED, UNSUPPORTED
+from conftest import TEMPLATE, cookiecutter_defaults, run
+
+EXPECTED_FILES = [
+    ".dockerignore",
+    ".env.example",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "Dockerfile",
+    "Makefile",
+    "README.md",
+    "app/__init__.py",
+    "app/__main__.py",
+    "app/config.py",
+    "app/healthcheck.py",
+    "app/logging_config.py",
+    "app/main.py",
+    "app/routers/greetings.py",
+    "app/routers/health.py",
+    "docker/build-packages.txt",
+    "docker/install-system-packages.sh",
+    "docker/runtime-packages.txt",
+    "pyproject.toml",
+    "requirements-dev.in",
+    "requirements-dev.txt",
+    "requirements.in",
+    "requirements.txt",
+    "scripts/compile_bytecode.py",
+    "scripts/smoke_test.py",
+    "tests/conftest.py",
+]
+LEFTOVER = re.compile(r"\{\{\s*cookiecutter|\{%|%\}|\{#")
+
+
+def text_files(project: Path):
+    for path in sorted(project.rglob("*")):
+        if path.is_file():
+            yield path, path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("combination", SUPPORTED)
+def test_renders_complete_project(bake, combination):
+    result = bake(combination)
+
+    assert result.exit_code == 0, result.exception
+    project = result.project_path
+    missing = [name for name in EXPECTED_FILES if not (project / name).is_file()]
+    assert missing == []
+    leftovers = [
+        str(p.relative_to(project)) for p, text in text_files(project) if LEFTOVER.search(text)
+    ]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("combination", SUPPORTED)
+def test_answers_reach_the_files_that_use_them(bake, combination):
+    answers = {**{k: v for k, v in cookiecutter_defaults().items() if not k.startswith("_")}}
+    answers.update(combination)
+    result = bake(combination)
+    project = result.project_path
+    dockerfile = (project / "Dockerfile").read_text()
+
+    assert f"ARG PYTHON_IMAGE=python:{answers['python_version']}-slim" in dockerfile
+    assert f"USER {answers['runtime_uid']}:{answers['runtime_uid']}" in dockerfile
+    assert f"EXPOSE {answers['http_port']}" in dockerfile
+    assert project.name == result.context["project_slug"]
+
+
+def test_lock_pins_every_package_with_a_hash(bake):
+    project = bake({}).project_path
+
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        text = (project / name).read_text()
+        requirements = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2])
+        assert len(requirements) > 10
+        for requirement in requirements:
+            first_line = requirement.splitlines()[0]
+            assert re.match(r"[a-z0-9][a-z0-9._-]*==[^ ;]+( ;.*)? \\$", first_line), first_line
+            assert "--hash=sha256:" in requirement, first_line
+        # A lock that names an index or a local path would leak into every build.
+        assert not re.search(r"--index-url|--extra-index-url|--find-links|file:|/root/|/tmp/", text)
+
+
+@pytest.mark.parametrize(("overrides", "field"), UNSUPPORTED)
+def test_bad_answer_is_refused_and_leaves_nothing(tmp_path, overrides, field):
+    output = tmp_path / "out"
+    output.mkdir()
+    answers = [f"{key}={value}" for key, value in overrides.items()]
+
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            str(TEMPLATE),
+            "-o",
+            str(output),
+            *answers,
+        ]
+    )
+
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert f"ERROR: {field} " in message
+    assert "Try:" in message
+    assert "Traceback" not in message
+    assert list(output.iterdir()) == []
