@@ -29,6 +29,8 @@ import uvicorn
 
 def load_service() -> None:
     """Import everything a server start imports, without binding a socket."""
+    # Find `app` in the working directory, as `python -m app` does.
+    sys.path.insert(0, str(Path.cwd()))
     config = uvicorn.Config("app.main:create_app", factory=True)
     config.load()
 

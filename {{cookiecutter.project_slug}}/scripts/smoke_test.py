@@ -90,6 +90,14 @@ class CheckResult:
     culprits: list[str] = field(default_factory=list)
 
 
+def is_readable_file(path: Path) -> bool:
+    """Like Path.is_file(), but False where this user may not look (e.g. an RPATH into /root)."""
+    try:
+        return path.is_file() and os.access(path, os.R_OK)
+    except OSError:
+        return False
+
+
 def pass_with(summary: str) -> CheckResult:
     return CheckResult(passed=True, summary=summary)
 
@@ -398,7 +406,7 @@ def standard_library_directories() -> list[Path]:
 
 def ld_so_conf_lines(conf_file: Path, depth: int = 0) -> list[str]:
     """Directories listed in an ld.so.conf file, following its ``include`` lines."""
-    if depth > 5 or not conf_file.is_file():
+    if depth > 5 or not is_readable_file(conf_file):
         return []
     directories = []
     for raw_line in conf_file.read_text(errors="replace").splitlines():
@@ -473,7 +481,7 @@ class LibraryResolver:
         """Whether the loader would find library ``name``, and its file if we can tell."""
         if "/" in name:  # a path, not a name: used as it is
             path = Path(name)
-            return (path.is_file(), path if path.is_file() else None)
+            return (is_readable_file(path), path if is_readable_file(path) else None)
 
         # Search order of the loader: RPATH, LD_LIBRARY_PATH, RUNPATH, then its cache and the
         # default directories. $ORIGIN is the directory of the file that needs the library.
@@ -510,7 +518,7 @@ class LibraryResolver:
 
     def compatible_file(self, path: Path, needer: ElfDynamicInfo) -> Path | None:
         """``path`` if it is a library the needer can use: ELF, same word size and CPU."""
-        info = self.elf_info(path) if path.is_file() else None
+        info = self.elf_info(path) if is_readable_file(path) else None
         if info is None or (info.word_size, info.machine) != (needer.word_size, needer.machine):
             return None
         return path
@@ -522,13 +530,21 @@ class LibraryResolver:
         return f"; {copy} exists but the loader's cache does not list it: run ldconfig"
 
 
+# Standard-library extensions the official python:*-slim images ship broken on
+# purpose, with the reason. A web service never imports them; anything else that
+# cannot find its libraries is a failure.
+DELIBERATELY_BROKEN_EXTENSIONS = {
+    "_tkinter": "slim images leave out Tcl/Tk, which only GUI programs need",
+}
+
+
 def check_shared_libraries() -> CheckResult:
     resolver = LibraryResolver()
     # Files named .so that are not ELF (a linker script, say) are nothing the loader loads.
     extensions = {
         path: label
         for path, label in find_extension_modules().items()
-        if resolver.elf_info(path) is not None
+        if resolver.elf_info(path) is not None and not is_deliberately_broken(path)
     }
     # missing library (and a hint) -> who needs it; a dict keeps them in order, without repeats
     missing_by_library: dict[tuple[str, str], dict[str, None]] = collections.defaultdict(dict)
@@ -558,6 +574,12 @@ def check_shared_libraries() -> CheckResult:
     if problems:
         return fail_with(f"{counts}, {len(problems)} problem(s)", problems)
     return pass_with(counts)
+
+
+def is_deliberately_broken(extension: Path) -> bool:
+    """A standard-library extension listed in DELIBERATELY_BROKEN_EXTENSIONS."""
+    module = extension.name.split(".", 1)[0]
+    return module in DELIBERATELY_BROKEN_EXTENSIONS and extension.parent.name == "lib-dynload"
 
 
 def find_extension_modules() -> dict[Path, str]:
