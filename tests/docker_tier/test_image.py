@@ -1,0 +1,144 @@
+"""Each Docker scenario's production image, built for real and checked inside the
+container (the numbers refer to the Docker tier's list in README.md)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from . import checks
+from .conftest import tag_for
+from .engine import build
+from .scenarios import SCENARIOS
+
+pytestmark = pytest.mark.docker
+
+SCENARIO_NAMES = list(SCENARIOS)
+PORT = 8000
+
+
+def locked_version(project: Path, package: str) -> str:
+    match = re.search(rf"^{package}==([^ ;\\]+)", (project / "requirements.txt").read_text(), re.M)
+    assert match, f"{package} is not in the lock"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_1_smoke_test_passes_inside_the_container(built, name):
+    assert checks.smoke_problems(built(name).tag) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_2_installed_packages_import(built, name):
+    item = built(name)
+
+    assert checks.fastapi_import_problems(item.tag, locked_version(item.project, "fastapi")) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_3_image_config_is_hardened(built, name):
+    assert checks.config_problems(built(name).tag, PORT) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_3_no_development_files_reach_the_image(built, name):
+    # The rendered project was seeded with .git, .env, .venv, caches and more.
+    assert checks.content_problems(built(name).tag) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_3_build_context_is_the_allowlist(built, name):
+    item = built(name)
+
+    assert checks.context_problems(item.project, tag_for(f"{name}-context")) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_4_hardened_run_serves_and_is_healthy(built, name):
+    assert checks.hardened_run_problems(built(name).tag, PORT) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+@pytest.mark.parametrize("init", [False, True], ids=["pid1", "init"])
+def test_5_graceful_stop_finishes_in_flight_request(built, name, init):
+    assert checks.graceful_stop_problems(built(name).tag, PORT, init=init) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_7_no_compiler_or_dev_package_in_runtime(built, name):
+    problems = checks.content_problems(built(name).tag)
+
+    assert [p for p in problems if "compiler" in p or "-dev package" in p] == []
+
+
+def test_8_secret_credential_leaves_no_trace(built, package_index, tmp_path):
+    """The index demands a password; the build gets it only through a BuildKit secret."""
+    item = built("default")
+    canary = "canary-Zq7wK9pX2-secret"
+    server = package_index(
+        item.project / "requirements.txt", item.scenario.python_version, auth=("ci", canary)
+    )
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login ci password {canary}\n")
+    tag = tag_for("secret")
+
+    args = item.build_args(PIP_INDEX_URL=server.url)
+
+    # The builder stage too: CI caches often push it, so it must be as clean.
+    results = [
+        build(item.project, tag, build_args=args, secrets={"netrc": netrc}),
+        build(
+            item.project,
+            f"{tag}-builder",
+            build_args=args,
+            secrets={"netrc": netrc},
+            target="builder",
+        ),
+    ]
+
+    assert [r.returncode for r in results] == [0, 0], results[0].stdout[-3000:]
+    assert server.authorized_requests > 0  # the secret really reached pip
+    assert checks.secret_leak_problems(tag, canary) == []
+    assert checks.secret_leak_problems(f"{tag}-builder", canary) == []
+
+
+def test_8_credential_in_a_build_arg_is_detected(built, package_index):
+    """Negative control: the same canary passed the wrong way is found by the same check."""
+    item = built("default")
+    canary = "canary-Zq7wK9pX2-secret"
+    server = package_index(
+        item.project / "requirements.txt", item.scenario.python_version, auth=("ci", canary)
+    )
+    leaky_url = server.url.replace("http://", f"http://ci:{canary}@")
+    tag = tag_for("secret-as-arg")
+
+    args = item.build_args(PIP_INDEX_URL=leaky_url)
+
+    result = build(item.project, f"{tag}-builder", build_args=args, target="builder")
+
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "the credential is in `docker history`" in checks.secret_leak_problems(
+        f"{tag}-builder", canary
+    )
+
+
+def test_9_tampered_hash_fails_the_build(built, mutant):
+    item = built("default")
+    lock = (item.project / "requirements.txt").read_text()
+    fastapi_hashes = re.search(r"^fastapi==.*?(?=^\S)", lock, re.M | re.S).group(0)
+    tampered = re.sub(r"sha256:[0-9a-f]{8}", "sha256:00000000", fastapi_hashes)
+    project = mutant(item, "requirements.txt", fastapi_hashes, tampered)
+
+    result = item.rebuild(project, tag_for("tampered"))
+
+    assert checks.build_failure_problems(result, "DO NOT MATCH THE HASHES") == []
+
+
+def test_9_unhashed_lock_fails_the_build(built, mutant):
+    item = built("default")
+    lock = (item.project / "requirements.txt").read_text()
+    project = mutant(item, "requirements.txt", lock, re.sub(r" \\\n\s+--hash=\S+", "", lock))
+
+    result = item.rebuild(project, tag_for("unhashed"))
+
+    assert checks.build_failure_problems(result, "Hashes are required") == []
