@@ -263,6 +263,11 @@ def secret_leak_problems(tag: str, canary: str) -> list[str]:
     return problems
 
 
+def strip_hashes(lock: str) -> str:
+    """The same lock without its --hash lines (what a careless re-lock produces)."""
+    return re.sub(r" \\\n\s+--hash=\S+", "", lock)
+
+
 def build_failure_problems(result: subprocess.CompletedProcess, expected: str) -> list[str]:
     """A build that must fail: it failed, and for the expected reason."""
     output = result.stdout + result.stderr

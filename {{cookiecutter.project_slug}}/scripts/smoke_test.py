@@ -51,6 +51,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -154,8 +155,25 @@ def find_app_directory() -> Path | None:
 def writable_paths(directory: Path) -> Iterator[Path]:
     for folder, _subfolders, files in os.walk(directory):
         for path in [Path(folder), *(Path(folder) / name for name in files)]:
-            if os.access(path, os.W_OK):
+            if permits_writing(path):
                 yield path
+
+
+def permits_writing(path: Path) -> bool:
+    """Whether the file's owner and mode let this user write it.
+
+    Judged from ownership and permission bits rather than os.access(): on a
+    read-only root file system access() says "no" for everything, which would
+    hide code owned by the service user until someone runs it writable.
+    """
+    if os.geteuid() == 0:
+        return True
+    info = path.stat()
+    if info.st_uid == os.geteuid():
+        return bool(info.st_mode & stat.S_IWUSR)
+    if info.st_gid in {os.getegid(), *os.getgroups()}:
+        return bool(info.st_mode & stat.S_IWGRP)
+    return bool(info.st_mode & stat.S_IWOTH)
 
 
 # --------------------------------------------------------------------------------------------
