@@ -34,6 +34,7 @@ EXPECTED_FILES = [
     "requirements.in",
     "requirements.txt",
     "scripts/compile_bytecode.py",
+    "scripts/image_size.py",
     "scripts/smoke_test.py",
     "tests/conftest.py",
 ]

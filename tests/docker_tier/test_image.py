@@ -2,13 +2,15 @@
 container (the numbers refer to the Docker tier's list in README.md)."""
 
 import re
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from . import checks
 from .conftest import tag_for
-from .engine import build
+from .engine import build, docker_cli
 from .scenarios import SCENARIOS
 
 pytestmark = pytest.mark.docker
@@ -142,3 +144,26 @@ def test_9_unhashed_lock_fails_the_build(built, mutant):
     result = item.rebuild(project, tag_for("unhashed"))
 
     assert checks.build_failure_problems(result, "Hashes are required") == []
+
+
+def test_size_budget_holds_at_default_and_fails_below(built):
+    """`make size` in the generated project: zero at the default budget, non-zero below."""
+    item = built("default")
+    make = [
+        "make",
+        "--no-print-directory",
+        "size",
+        f"IMAGE={item.tag}",
+        f"DOCKER={shlex.join(docker_cli())}",
+    ]
+
+    within = subprocess.run(make, cwd=item.project, capture_output=True, text=True)
+    over = subprocess.run(
+        [*make, "SIZE_BUDGET_MB=10"], cwd=item.project, capture_output=True, text=True
+    )
+
+    assert within.returncode == 0, within.stdout + within.stderr
+    assert "OK: " in within.stdout
+    assert "Largest installed packages" in within.stdout
+    assert over.returncode != 0
+    assert "is over the budget of 10 MB" in over.stdout
