@@ -1,7 +1,8 @@
 """Settings, read from environment variables (twelve-factor style).
 
-Every setting can be overridden with an environment variable named
-`{{ cookiecutter.__env_prefix }}<FIELD>`, e.g. `{{ cookiecutter.__env_prefix }}LOG_LEVEL=debug`.
+Every setting can be overridden with an environment variable: the prefix
+`{{ cookiecutter.__env_prefix }}` and the field's name in capitals, e.g.
+`{{ cookiecutter.__env_prefix }}LOG_LEVEL=debug`.
 During development a `.env` file in the working directory is read too; the
 image never contains one (see .dockerignore).
 """

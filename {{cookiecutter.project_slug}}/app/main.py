@@ -29,7 +29,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Tests pass their own settings; production reads the environment."""
-    app = FastAPI(title="{{ cookiecutter.project_slug }}", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="{{ cookiecutter.project_slug }}",
+        version=__version__,
+        lifespan=lifespan,
+    )
     app.state.settings = settings or get_settings()
     app.state.ready = False
     app.include_router(health.router)
