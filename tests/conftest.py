@@ -22,7 +22,8 @@ def cookiecutter_defaults() -> dict:
 def find_python(version: str) -> str:
     """An interpreter of `version` (X.Y) on this machine: on PATH, or from pyenv."""
     on_path = shutil.which(f"python{version}")
-    if on_path:
+    # pyenv's shims are on PATH too, but only work for versions made global.
+    if on_path and "shims" not in Path(on_path).parts:
         return on_path
     root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     candidates = sorted(

@@ -116,8 +116,9 @@ def plant_forbidden_files(project: Path) -> None:
 
 
 def tag_for(name: str) -> str:
+    """An image tag of this test session: two sessions on one engine never share one."""
     safe = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-    return f"{IMAGE_PREFIX}/{safe}:latest"
+    return f"{IMAGE_PREFIX}/{safe}:session-{os.getpid()}"
 
 
 class Built:
@@ -160,8 +161,14 @@ def built(docker_engine, base_image, package_index, tmp_path_factory):
         return cache[name]
 
     yield get
-    for item in cache.values():
-        docker("image", "rm", "-f", item.tag)
+    # Every image this session tagged (scenarios, mutants, probes); layers stay
+    # in the build cache, so the next session rebuilds quickly.
+    listed = docker(
+        "image", "ls", "--quiet", "--filter", f"reference={IMAGE_PREFIX}/*:session-{os.getpid()}"
+    )
+    images = sorted(set(listed.stdout.split()))
+    if images:
+        docker("image", "rm", "--force", *images)
 
 
 @pytest.fixture
