@@ -12,11 +12,14 @@ from pathlib import Path
 
 ANSWERS = {
     "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
+    "kubernetes": json.loads(r'''{{ cookiecutter.kubernetes | tojson }}'''),
 }
 
 # {(question, answer): paths to delete}. A path that is already gone is a bug
 # in this table, so deletion is strict.
-REMOVE_WHEN: dict[tuple[str, str], list[str]] = {}
+REMOVE_WHEN: dict[tuple[str, str], list[str]] = {
+    ("kubernetes", "False"): ["deploy"],
+}
 
 
 def remove_unselected(project: Path, answers: dict[str, object]) -> None:

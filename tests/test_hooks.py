@@ -10,6 +10,7 @@ from conftest import TEMPLATE, cookiecutter_defaults
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.generate import generate_context
+from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
 
 import local_extensions
@@ -187,15 +188,21 @@ def test_post_gen_keeps_files_of_chosen_options(tmp_path, monkeypatch):
 
 def test_post_gen_prints_next_steps_deterministically(tmp_path):
     _, path = render_hook(tmp_path, "post_gen_project")
-    workdir = tmp_path / "project"
-    workdir.mkdir()
 
-    runs = [
-        subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=workdir)
-        for _ in range(2)
-    ]
+    runs = []
+    for attempt in range(2):
+        # The hook runs inside the generated folder, as cookiecutter runs it.
+        project = cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            accept_hooks=False,
+            output_dir=str(tmp_path / str(attempt)),
+        )
+        runs.append(
+            subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=project)
+        )
 
-    assert runs[0].returncode == 0
+    assert runs[0].returncode == 0, runs[0].stderr
     assert runs[0].stdout == runs[1].stdout
     assert "cd my_service" in runs[0].stdout
     assert "make docker-build" in runs[0].stdout
