@@ -19,6 +19,7 @@ import re
 import sys
 
 SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+RUNTIME_FLAVORS = ("slim", "minimal")
 SLUG_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
 # Long enough for any real name; short enough that generated lines that embed
 # it (settings prefix, image name) stay within the 100-column lint limit.
@@ -37,6 +38,7 @@ def rendered_answers() -> dict[str, object]:
         "python_version": json.loads(r'''{{ cookiecutter.python_version | tojson }}'''),
         "http_port": json.loads(r'''{{ cookiecutter.http_port | tojson }}'''),
         "runtime_uid": json.loads(r'''{{ cookiecutter.runtime_uid | tojson }}'''),
+        "runtime_flavor": json.loads(r'''{{ cookiecutter.runtime_flavor | tojson }}'''),
     }
 
 
@@ -72,6 +74,13 @@ def check_python_version(version: object) -> str | None:
     return f"it is not supported. Try: one of {', '.join(SUPPORTED_PYTHON_VERSIONS)}"
 
 
+def check_choice(value: object, choices: tuple[str, ...]) -> str | None:
+    """One of a fixed set of answers."""
+    if str(value) in choices:
+        return None
+    return f"it must be one of: {', '.join(choices)}. Try: {choices[0]!r}"
+
+
 def check_int_range(value: object, bounds: tuple[int, int], example: int) -> str | None:
     """Whole numbers only (as typed at the prompt or given as JSON), within bounds."""
     low, high = bounds
@@ -90,6 +99,7 @@ def problems(answers: dict[str, object]) -> list[str]:
         "python_version": check_python_version(answers["python_version"]),
         "http_port": check_int_range(answers["http_port"], PORT_RANGE, 8000),
         "runtime_uid": check_int_range(answers["runtime_uid"], UID_RANGE, 10001),
+        "runtime_flavor": check_choice(answers["runtime_flavor"], RUNTIME_FLAVORS),
     }
     return [
         f"ERROR: {field} {str(answers[field])!r} is invalid: {message}"

@@ -11,6 +11,10 @@ SUPPORTED = [
     pytest.param({}, id="default"),
     pytest.param({"python_version": "3.11"}, id="python:3.11"),
     pytest.param({"python_version": "3.13"}, id="python:3.13"),
+    pytest.param({"runtime_flavor": "minimal"}, id="runtime:minimal"),
+    pytest.param(
+        {"runtime_flavor": "minimal", "python_version": "3.11"}, id="python:3.11-runtime:minimal"
+    ),
     pytest.param(
         {"http_port": 65535, "runtime_uid": 2147483647},
         id="port:65535-uid:max",
@@ -37,6 +41,7 @@ UNSUPPORTED = [
     pytest.param({"project_slug": "a" * 41}, "project_slug", id="slug:too-long"),
     pytest.param({"python_version": "3.9"}, "python_version", id="python:3.9"),
     pytest.param({"python_version": "3.10"}, "python_version", id="python:3.10"),
+    pytest.param({"runtime_flavor": "alpine"}, "runtime_flavor", id="runtime:alpine"),
     pytest.param({"http_port": 0}, "http_port", id="port:0"),
     pytest.param({"http_port": 65536}, "http_port", id="port:65536"),
     pytest.param({"http_port": "80a"}, "http_port", id="port:not-a-number"),

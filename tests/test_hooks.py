@@ -209,12 +209,9 @@ def test_post_gen_prints_next_steps_deterministically(tmp_path):
 
 
 def test_extension_refuses_before_anything_is_written(tmp_path):
-    answers = {
-        "project_slug": "a/b",
-        "python_version": "3.12",
-        "http_port": 8000,
-        "runtime_uid": 10001,
-    }
+    defaults = cookiecutter_defaults()
+    answers = {key: value for key, value in defaults.items() if not key.startswith("_")}
+    answers["project_slug"] = "a/b"
 
     with pytest.raises(FailedHookException, match=r"ERROR: project_slug 'a/b' is invalid"):
         local_extensions.validate_answers(answers)

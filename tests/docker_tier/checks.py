@@ -110,6 +110,25 @@ def content_problems(tag: str) -> list[str]:
     return problems
 
 
+# The minimal runtime has none of these: no shell, no package manager, no pip.
+NOT_IN_MINIMAL = re.compile(
+    r"^(usr/)?(local/)?s?bin/(sh|dash|bash|apt|apt-get|dpkg|pip3?)$|/site-packages/pip(/|$)"
+)
+
+
+def minimal_problems(tag: str) -> list[str]:
+    """A minimal image: no shell, no package manager, no pip (and still a passwd entry)."""
+    files = image_files(tag)
+    problems = [
+        f"{name} is in a minimal image" for name in sorted(files) if NOT_IN_MINIMAL.search(name)
+    ]
+    user = (image_config(tag).get("User") or "").split(":")[0]
+    passwd = read_image_file(tag, "etc/passwd") or ""
+    if f":{user}:" not in passwd:
+        problems.append(f"no /etc/passwd entry for UID {user}")
+    return problems
+
+
 def context_problems(project: Path, tag: str) -> list[str]:
     """What `docker build` sends: only what the Dockerfile uses (the .dockerignore allowlist)."""
     probe = build(project, tag, dockerfile="FROM scratch\nCOPY . /context/\n")

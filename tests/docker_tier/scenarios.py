@@ -79,5 +79,6 @@ SCENARIOS = {
         Scenario("python:3.11", {"python_version": "3.11"}),
         Scenario("python:3.13", {"python_version": "3.13"}),
         Scenario("libpq", customize=add_psycopg2_from_source, sources=("psycopg2",)),
+        Scenario("runtime:minimal", {"runtime_flavor": "minimal"}),
     ]
 }

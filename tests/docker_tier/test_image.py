@@ -73,6 +73,17 @@ def test_7_no_compiler_or_dev_package_in_runtime(built, name):
     assert [p for p in problems if "compiler" in p or "-dev package" in p] == []
 
 
+def test_minimal_runtime_has_no_shell_package_manager_or_pip(built):
+    assert checks.minimal_problems(built("runtime:minimal").tag) == []
+
+
+def test_minimal_check_can_fail_on_the_slim_runtime(built):
+    problems = checks.minimal_problems(built("default").tag)
+
+    assert any("bin/sh is in a minimal image" in problem for problem in problems)
+    assert any("site-packages/pip" in problem for problem in problems)
+
+
 def test_8_secret_credential_leaves_no_trace(built, package_index, tmp_path):
     """The index demands a password; the build gets it only through a BuildKit secret."""
     item = built("default")

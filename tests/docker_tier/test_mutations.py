@@ -45,6 +45,7 @@ CHECKS = {
     "context": context_check,
     "smoke": lambda item, project, tag: checks.smoke_problems(tag),
     "hardened-run": lambda item, project, tag: checks.hardened_run_problems(tag, PORT),
+    "minimal": lambda item, project, tag: checks.minimal_problems(tag),
 }
 
 MUTATIONS = [
@@ -135,6 +136,16 @@ MUTATIONS = [
         "",
         "content",
         "app/app/.DS_Store must not be in the image",
+    ),
+    # The minimal runtime keeps the base image's pip out
+    Mutation(
+        "minimal-ships-pip",
+        "docker/assemble-minimal-rootfs.py",
+        '    "site-packages",\n',
+        "",
+        "minimal",
+        "site-packages/pip",
+        scenario="runtime:minimal",
     ),
     # System packages: the runtime library of a compiled dependency
     Mutation(
