@@ -20,6 +20,7 @@ import sys
 
 SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 RUNTIME_FLAVORS = ("slim", "minimal")
+DATABASES = ("none", "postgres")
 SLUG_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
 # Long enough for any real name; short enough that generated lines that embed
 # it (settings prefix, image name) stay within the 100-column lint limit.
@@ -39,6 +40,7 @@ def rendered_answers() -> dict[str, object]:
         "http_port": json.loads(r'''{{ cookiecutter.http_port | tojson }}'''),
         "runtime_uid": json.loads(r'''{{ cookiecutter.runtime_uid | tojson }}'''),
         "runtime_flavor": json.loads(r'''{{ cookiecutter.runtime_flavor | tojson }}'''),
+        "database": json.loads(r'''{{ cookiecutter.database | tojson }}'''),
     }
 
 
@@ -100,6 +102,7 @@ def problems(answers: dict[str, object]) -> list[str]:
         "http_port": check_int_range(answers["http_port"], PORT_RANGE, 8000),
         "runtime_uid": check_int_range(answers["runtime_uid"], UID_RANGE, 10001),
         "runtime_flavor": check_choice(answers["runtime_flavor"], RUNTIME_FLAVORS),
+        "database": check_choice(answers["database"], DATABASES),
     }
     return [
         f"ERROR: {field} {str(answers[field])!r} is invalid: {message}"

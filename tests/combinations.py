@@ -12,6 +12,15 @@ SUPPORTED = [
     pytest.param({"python_version": "3.11"}, id="python:3.11"),
     pytest.param({"python_version": "3.13"}, id="python:3.13"),
     pytest.param({"runtime_flavor": "minimal"}, id="runtime:minimal"),
+    pytest.param({"database": "postgres"}, id="db:postgres"),
+    pytest.param(
+        {"database": "postgres", "project_slug": "a_rather_long_service_name_of_forty_char"},
+        id="db:postgres-slug:40-chars",
+    ),
+    pytest.param(
+        {"database": "postgres", "runtime_flavor": "minimal", "python_version": "3.13"},
+        id="python:3.13-runtime:minimal-db:postgres",
+    ),
     pytest.param(
         {"runtime_flavor": "minimal", "python_version": "3.11"}, id="python:3.11-runtime:minimal"
     ),
@@ -42,6 +51,7 @@ UNSUPPORTED = [
     pytest.param({"python_version": "3.9"}, "python_version", id="python:3.9"),
     pytest.param({"python_version": "3.10"}, "python_version", id="python:3.10"),
     pytest.param({"runtime_flavor": "alpine"}, "runtime_flavor", id="runtime:alpine"),
+    pytest.param({"database": "mysql"}, "database", id="db:mysql"),
     pytest.param({"http_port": 0}, "http_port", id="port:0"),
     pytest.param({"http_port": 65536}, "http_port", id="port:65536"),
     pytest.param({"http_port": "80a"}, "http_port", id="port:not-a-number"),

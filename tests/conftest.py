@@ -40,6 +40,26 @@ def run(command: list[str], cwd: Path | None = None, **kwargs) -> subprocess.Com
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, **kwargs)
 
 
+def skip_or_fail(reason: str) -> None:
+    """Outside CI a missing service skips the test; with CI=true it is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true, so this must run, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on 127.0.0.1 for the whole session (its own cluster)."""
+    from postgres_server import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as error:
+        skip_or_fail(str(error))
+    yield server
+    server.remove()
+
+
 @pytest.fixture
 def bake(cookies):
     """Render the template with overrides and return the pytest-cookies result."""

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.config import Settings, get_settings
+from app.resources import open_resources
 from app.routers import greetings, health
 
 logger = logging.getLogger(__name__)
@@ -17,13 +18,14 @@ logger = logging.getLogger(__name__)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open shared resources before the first request and close them after the last.
 
-    This is where connection pools and clients belong. `/readyz` reports ready
+    The resources themselves live in app/resources.py. `/readyz` reports ready
     only between the end of start-up and the beginning of shutdown.
     """
     logger.info("starting %s %s", app.title, __version__)
-    app.state.ready = True
-    yield
-    app.state.ready = False
+    async with open_resources(app):
+        app.state.ready = True
+        yield
+        app.state.ready = False
     logger.info("stopped")
 
 
