@@ -63,17 +63,21 @@ def locked_venvs(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("combination", SUPPORTED)
-def test_generated_test_suite_passes(bake, combination, locked_venvs):
+def test_generated_test_suite_passes(bake, combination, locked_venvs, request):
     version = combination.get("python_version", cookiecutter_defaults()["python_version"])
     project = bake(combination).project_path
     venv = locked_venvs(project, version)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    if combination.get("database") == "postgres":
+        # The generated tests then run against a real PostgreSQL server.
+        environment["TEST_DATABASE_URL"] = request.getfixturevalue("postgres_server").url
 
     result = run(
-        [str(venv / "bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [str(venv / "bin/python"), "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
         cwd=project,
         env=environment,
     )
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+    assert "skipped" not in result.stdout, result.stdout[-2000:]

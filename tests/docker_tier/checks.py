@@ -19,6 +19,7 @@ from .engine import (
     container_state,
     docker,
     free_port,
+    http_get,
     image_config,
     image_files,
     read_image_file,
@@ -295,3 +296,67 @@ def build_failure_problems(result: subprocess.CompletedProcess, expected: str) -
     if expected not in output:
         return [f"the build failed, but not with {expected!r}:\n{output[-2000:]}"]
     return []
+
+
+def readiness_with_database_problems(tag: str, server, prefix: str) -> list[str]:
+    """/readyz follows a real PostgreSQL server: 200 while it runs, 503 naming the
+    database once it stops, 200 again after it is back. /healthz stays 200."""
+    port = free_port()
+    # Host networking: the container reaches the server on the host's loopback.
+    started = docker(
+        "run",
+        "--detach",
+        "--network",
+        "host",
+        *HARDENING,
+        "--env",
+        f"{prefix}PORT={port}",
+        "--env",
+        f"{prefix}DATABASE_URL={server.url}",
+        "--env",
+        f"{prefix}DATABASE_CHECK_TIMEOUT=1",
+        tag,
+    )
+    if started.returncode != 0:
+        return [f"container did not start: {started.stderr[-500:]}"]
+    container = started.stdout.strip()
+    base = f"http://127.0.0.1:{port}"
+    problems = []
+    try:
+        if wait_for_http(f"{base}/healthz") is None:
+            return ["the service never answered /healthz"]
+        steps = [
+            ("database up", None, 200),
+            ("database stopped", server.stop, 503),
+            ("database back", server.start, 200),
+        ]
+        for label, action, expected in steps:
+            if action:
+                action()
+            status, body = wait_for_status(f"{base}/readyz", expected)
+            if status != expected:
+                problems.append(
+                    f"{label}: /readyz answered {status}, expected {expected}: {body[:300]!r}"
+                )
+            elif expected == 503 and b"database" not in body:
+                problems.append(f"{label}: /readyz 503 does not name the database: {body!r}")
+            if http_get(f"{base}/healthz")[0] != 200:
+                problems.append(f"{label}: /healthz is not 200")
+    finally:
+        docker("rm", "--force", container)
+    return problems
+
+
+def wait_for_status(url: str, expected: int, timeout: float = 15) -> tuple[int, bytes]:
+    """Poll until `url` answers `expected` (the pool needs a moment to notice)."""
+    deadline = time.monotonic() + timeout
+    status, body = 0, b""
+    while time.monotonic() < deadline:
+        try:
+            status, body = http_get(url, timeout=5)
+        except OSError as error:
+            status, body = 0, str(error).encode()
+        if status == expected:
+            break
+        time.sleep(0.3)
+    return status, body

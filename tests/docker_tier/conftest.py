@@ -7,6 +7,7 @@ a PEP 503 index on 127.0.0.1 (tools/pyindex.py) holding exactly the files the
 rendered lock pins, so the lock's hashes still verify.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -58,11 +59,16 @@ def package_index(docker_engine, tmp_path_factory):
     """A local index on 127.0.0.1 per (Python version, lock), with optional auth."""
     servers: dict[tuple, pyindex.IndexServer] = {}
 
-    def for_lock(lock: Path, version: str, *, sources=(), auth=None) -> pyindex.IndexServer:
-        key = (lock.read_text(), version, tuple(sources), auth)
+    def for_lock(
+        lock: Path, version: str, *, sources=(), build_wheels=(), auth=None
+    ) -> pyindex.IndexServer:
+        key = (lock.read_text(), version, tuple(sources), tuple(build_wheels), auth)
         if key not in servers:
-            root = CACHE / "test-index" / f"py{version}-{abs(hash(key[0] + str(sources)))}"
-            pyindex.build_index([lock], root, version, source_packages=sources)
+            digest = hashlib.sha256(repr(key[:4]).encode()).hexdigest()[:16]
+            root = CACHE / "test-index" / f"py{version}-{digest}"
+            pyindex.build_index(
+                [lock], root, version, source_packages=sources, extra_wheels=build_wheels
+            )
             servers[key] = pyindex.serve(root, basic_auth=auth)
         return servers[key]
 
@@ -151,7 +157,10 @@ def built(docker_engine, base_image, package_index, tmp_path_factory):
             project = render(scenario, tmp_path_factory.mktemp(f"scenario-{len(cache)}"))
             base = base_image(scenario.python_version)
             index = package_index(
-                project / "requirements.txt", scenario.python_version, sources=scenario.sources
+                project / "requirements.txt",
+                scenario.python_version,
+                sources=scenario.sources,
+                build_wheels=scenario.build_wheels,
             )
             tag = tag_for(name)
             item = Built(scenario, project, tag, base, index.url)

@@ -24,8 +24,10 @@ class Scenario:
     answers: dict = field(default_factory=dict)
     # Edits to the rendered project, made before the build (e.g. a new dependency).
     customize: Callable[[Path], None] | None = None
-    # Packages the local index must serve as source distributions.
+    # Packages the local index must serve as source distributions, and the
+    # exact build-backend wheels their builds ask for.
     sources: tuple[str, ...] = ()
+    build_wheels: tuple[str, ...] = ()
 
     @property
     def python_version(self) -> str:
@@ -80,5 +82,13 @@ SCENARIOS = {
         Scenario("python:3.13", {"python_version": "3.13"}),
         Scenario("libpq", customize=add_psycopg2_from_source, sources=("psycopg2",)),
         Scenario("runtime:minimal", {"runtime_flavor": "minimal"}),
+        # psycopg's C implementation is compiled in the builder (sdist only,
+        # and its build pins setuptools exactly), linked to libpq.
+        Scenario(
+            "database:postgres",
+            {"database": "postgres"},
+            sources=("psycopg-c",),
+            build_wheels=("setuptools==84.1.0",),
+        ),
     ]
 }

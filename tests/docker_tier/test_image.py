@@ -84,6 +84,20 @@ def test_minimal_check_can_fail_on_the_slim_runtime(built):
     assert any("site-packages/pip" in problem for problem in problems)
 
 
+def test_readiness_follows_a_real_database(built):
+    """database=postgres: the container's /readyz against a real PostgreSQL server."""
+    from postgres_server import PostgresServer
+
+    item = built("database:postgres")
+    server = PostgresServer().start()
+    try:
+        problems = checks.readiness_with_database_problems(item.tag, server, "MY_SERVICE_")
+    finally:
+        server.remove()
+
+    assert problems == []
+
+
 def test_8_secret_credential_leaves_no_trace(built, package_index, tmp_path):
     """The index demands a password; the build gets it only through a BuildKit secret."""
     item = built("default")

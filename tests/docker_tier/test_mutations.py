@@ -157,6 +157,15 @@ MUTATIONS = [
         "libpq.so.5 not found",
         scenario="libpq",
     ),
+    Mutation(
+        "database-runtime-library-removed",
+        "docker/runtime-packages.txt",
+        "libpq5          # libpq.so.5: psycopg's C implementation talks to PostgreSQL through it\n",
+        "",
+        "smoke",
+        "libpq.so.5 not found",
+        scenario="database:postgres",
+    ),
     # The app: a completed graceful shutdown exits 0 even when not PID 1
     Mutation(
         "sigterm-handler-removed",

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 
-TEST_DATABASE_VARIABLE = "{{ cookiecutter.__env_prefix }}TEST_DATABASE_URL"
+# A test-only variable, not a setting of the service, so it has no prefix.
+TEST_DATABASE_VARIABLE = "TEST_DATABASE_URL"
 TEST_DATABASE_URL = os.environ.get(TEST_DATABASE_VARIABLE)
 needs_database = pytest.mark.skipif(
     not TEST_DATABASE_URL,
