@@ -455,6 +455,7 @@ def run_dive(tag: str, dest: Path) -> dict | None:
     tool = dive_tool()
     if tool is None:
         return None
+    dest.unlink(missing_ok=True)  # dive overwrites without truncating
     proc = subprocess.run(
         [tool, tag, "--json", str(dest)],
         capture_output=True,
@@ -466,7 +467,11 @@ def run_dive(tag: str, dest: Path) -> dict | None:
     if proc.returncode != 0 or not dest.exists():
         log(f"dive failed on {tag}: {tail(proc.stdout + proc.stderr, 5)}")
         return None
-    image = json.loads(dest.read_text())["image"]
+    try:
+        image = json.loads(dest.read_text())["image"]
+    except (ValueError, KeyError) as error:
+        log(f"cannot read dive's report for {tag}: {error}")
+        return None
     top = sorted(image.get("fileReference", []), key=lambda f: -f["sizeBytes"])[:5]
     return {
         "efficiency": image["efficiencyScore"],
