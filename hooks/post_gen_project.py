@@ -14,37 +14,78 @@ ANSWERS = {
     "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
     "kubernetes": json.loads(r'''{{ cookiecutter.kubernetes | tojson }}'''),
     "database": json.loads(r'''{{ cookiecutter.database | tojson }}'''),
+    "dependency_workflow": json.loads(r'''{{ cookiecutter.dependency_workflow | tojson }}'''),
 }
 
-# {(question, answer): paths to delete}. A path that is already gone is a bug
-# in this table, so deletion is strict.
-REMOVE_WHEN: dict[tuple[str, str], list[str]] = {
-    ("kubernetes", "False"): ["deploy"],
-}
-
-# {(question, answer): {file: its variant under _variants/}}: the variant
-# replaces the default file. Variants are whole files, so each stays plain
-# Python, YAML or text that linters read as it is.
+# Variants are whole files kept under _variants/, so each stays plain Python,
+# YAML or text that linters read as it is. Each rule: (the answers it needs,
+# {file in the project: the variant that replaces it}). Rules apply in order,
+# so a later, more specific rule wins.
 VARIANTS = "_variants"
-REPLACE_WHEN: dict[tuple[str, str], dict[str, str]] = {
-    ("database", "postgres"): {
-        "app/resources.py": "postgres/app/resources.py",
-        "compose.yaml": "postgres/compose.yaml",
-        "docker/build-packages.txt": "postgres/docker/build-packages.txt",
-        "docker/runtime-packages.txt": "postgres/docker/runtime-packages.txt",
-        "requirements.in": "postgres/requirements.in",
-        "requirements.txt": "postgres/requirements.txt",
-        "requirements-dev.in": "postgres/requirements-dev.in",
-        "requirements-dev.txt": "postgres/requirements-dev.txt",
-        "tests/test_database.py": "postgres/tests/test_database.py",
-    },
-}
+REPLACE_WHEN: list[tuple[dict[str, str], dict[str, str]]] = [
+    (
+        {"database": "postgres"},
+        {
+            "app/resources.py": "postgres/app/resources.py",
+            "compose.yaml": "postgres/compose.yaml",
+            "docker/build-packages.txt": "postgres/docker/build-packages.txt",
+            "docker/runtime-packages.txt": "postgres/docker/runtime-packages.txt",
+            "tests/test_database.py": "postgres/tests/test_database.py",
+        },
+    ),
+    (
+        {"database": "postgres", "dependency_workflow": "requirements"},
+        {
+            "requirements.in": "postgres/requirements.in",
+            "requirements.txt": "postgres/requirements.txt",
+            "requirements-dev.in": "postgres/requirements-dev.in",
+            "requirements-dev.txt": "postgres/requirements-dev.txt",
+        },
+    ),
+    (
+        {"dependency_workflow": "uv"},
+        {
+            "Dockerfile": "uv/Dockerfile",
+            "deps.mk": "uv/deps.mk",
+            "docker/uv-requirements.txt": "uv/docker/uv-requirements.txt",
+            "pyproject.toml": "uv/pyproject.toml",
+            ".github/dependabot.yml": "uv/.github/dependabot.yml",
+        },
+    ),
+    (
+        {"dependency_workflow": "uv", "database": "postgres"},
+        {"pyproject.toml": "uv-postgres/pyproject.toml"},
+    ),
+]
+
+# Paths to delete for an answer, after the variants are in place. A path that
+# is already gone is a bug in this table, so deletion is strict.
+REMOVE_WHEN: list[tuple[dict[str, str], list[str]]] = [
+    ({"kubernetes": "False"}, ["deploy"]),
+    (
+        {"dependency_workflow": "uv"},
+        ["requirements.in", "requirements.txt", "requirements-dev.in", "requirements-dev.txt"],
+    ),
+]
+
+
+def applies(conditions: dict[str, str], answers: dict[str, object]) -> bool:
+    return all(str(answers.get(question)) == answer for question, answer in conditions.items())
+
+
+def apply_variants(project: Path, answers: dict[str, object]) -> None:
+    """Move the chosen variants into place, then drop every unused one."""
+    for conditions, files in REPLACE_WHEN:
+        if applies(conditions, answers):
+            for destination, variant in files.items():
+                (project / VARIANTS / variant).replace(project / destination)
+    shutil.rmtree(project / VARIANTS)
 
 
 def remove_unselected(project: Path, answers: dict[str, object]) -> None:
     """Delete the files that belong to options the user did not choose."""
-    for (question, answer), paths in REMOVE_WHEN.items():
-        if str(answers.get(question)) != answer:
+    for conditions, paths in REMOVE_WHEN:
+        if not applies(conditions, answers):
             continue
         for relative in paths:
             path = project / relative
@@ -52,16 +93,6 @@ def remove_unselected(project: Path, answers: dict[str, object]) -> None:
                 shutil.rmtree(path)
             else:
                 path.unlink()
-
-
-def apply_variants(project: Path, answers: dict[str, object]) -> None:
-    """Move the chosen variants into place, then drop every unused one."""
-    for (question, answer), files in REPLACE_WHEN.items():
-        if str(answers.get(question)) != answer:
-            continue
-        for destination, variant in files.items():
-            (project / VARIANTS / variant).replace(project / destination)
-    shutil.rmtree(project / VARIANTS)
 
 
 def next_steps(slug: str) -> str:
@@ -77,8 +108,8 @@ def next_steps(slug: str) -> str:
 
 
 def main() -> int:
-    remove_unselected(Path.cwd(), ANSWERS)
     apply_variants(Path.cwd(), ANSWERS)
+    remove_unselected(Path.cwd(), ANSWERS)
     print(next_steps(str(ANSWERS["project_slug"])))
     return 0
 

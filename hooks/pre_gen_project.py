@@ -21,7 +21,10 @@ import sys
 SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 RUNTIME_FLAVORS = ("slim", "minimal")
 DATABASES = ("none", "postgres")
-SLUG_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
+DEPENDENCY_WORKFLOWS = ("requirements", "uv")
+# Words of a-z0-9 joined by single underscores: a Python identifier whose
+# dashed form (my-service) is also a valid Docker image and Kubernetes name.
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 # Long enough for any real name; short enough that generated lines that embed
 # it (settings prefix, image name) stay within the 100-column lint limit.
 SLUG_MAX_LENGTH = 40
@@ -41,6 +44,7 @@ def rendered_answers() -> dict[str, object]:
         "runtime_uid": json.loads(r'''{{ cookiecutter.runtime_uid | tojson }}'''),
         "runtime_flavor": json.loads(r'''{{ cookiecutter.runtime_flavor | tojson }}'''),
         "database": json.loads(r'''{{ cookiecutter.database | tojson }}'''),
+        "dependency_workflow": json.loads(r'''{{ cookiecutter.dependency_workflow | tojson }}'''),
     }
 
 
@@ -49,7 +53,8 @@ def check_slug(slug: object) -> str | None:
     text = str(slug)
     if not SLUG_PATTERN.fullmatch(text):
         return (
-            "it must be a lowercase Python identifier (a-z, 0-9, _; not starting with a digit). "
+            "it must be lowercase words of a-z and 0-9 joined by single underscores, "
+            "starting with a letter. "
             f"Try: {suggest_slug(text)!r}"
         )
     if len(text) > SLUG_MAX_LENGTH:
@@ -63,7 +68,7 @@ def check_slug(slug: object) -> str | None:
 
 def suggest_slug(text: str) -> str:
     """A valid slug close to what the user typed."""
-    candidate = re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
+    candidate = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     if not candidate or candidate[0].isdigit():
         candidate = f"service_{candidate}".rstrip("_")
     return candidate
@@ -87,7 +92,8 @@ def check_int_range(value: object, bounds: tuple[int, int], example: int) -> str
     """Whole numbers only (as typed at the prompt or given as JSON), within bounds."""
     low, high = bounds
     text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", text):
+    # No leading zero: 08080 would be rendered into Python code as a number.
+    if isinstance(value, bool) or not re.fullmatch(r"[1-9][0-9]*", text):
         return f"it must be a whole number from {low} to {high}. Try: {example}"
     if not low <= int(text) <= high:
         return f"it must be from {low} to {high}. Try: {example}"
@@ -103,6 +109,7 @@ def problems(answers: dict[str, object]) -> list[str]:
         "runtime_uid": check_int_range(answers["runtime_uid"], UID_RANGE, 10001),
         "runtime_flavor": check_choice(answers["runtime_flavor"], RUNTIME_FLAVORS),
         "database": check_choice(answers["database"], DATABASES),
+        "dependency_workflow": check_choice(answers["dependency_workflow"], DEPENDENCY_WORKFLOWS),
     }
     return [
         f"ERROR: {field} {str(answers[field])!r} is invalid: {message}"

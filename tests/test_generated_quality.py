@@ -28,14 +28,48 @@ def test_generated_code_is_lint_clean(bake, combination):
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
+UV = [sys.executable, "-m", "uv"]
+
+
+def lock_uv_project(project: Path, version: str) -> None:
+    """A uv project is generated without uv.lock (its first `make setup` writes it)."""
+    locked = run([*UV, "lock", "--quiet", "--python", find_python(version)], cwd=project)
+    assert locked.returncode == 0, locked.stderr
+    assert (project / "uv.lock").is_file()
+
+
+def development_requirements(project: Path, version: str) -> Path:
+    """The hashed list of everything the project's tests need, for pip --require-hashes."""
+    if (project / "requirements-dev.txt").is_file():
+        return project / "requirements-dev.txt"
+    lock_uv_project(project, version)
+    exported = project.parent / f"{project.name}-dev-requirements.txt"
+    export = run(
+        [
+            *UV,
+            "export",
+            "--frozen",
+            "--all-groups",
+            "--no-emit-project",
+            "--format",
+            "requirements-txt",
+            "--output-file",
+            str(exported),
+        ],
+        cwd=project,
+    )
+    assert export.returncode == 0, export.stderr
+    return exported
+
+
 @pytest.fixture(scope="session")
 def locked_venvs(tmp_path_factory):
     """Virtualenvs keyed by (Python version, lock digest), created on first use."""
     venvs: dict[tuple[str, str], Path] = {}
 
     def venv_for(project: Path, version: str) -> Path:
-        lock = (project / "requirements-dev.txt").read_bytes()
-        key = (version, hashlib.sha256(lock).hexdigest())
+        requirements = development_requirements(project, version)
+        key = (version, hashlib.sha256(requirements.read_bytes()).hexdigest())
         if key not in venvs:
             venv = tmp_path_factory.mktemp(f"venv-{version}")
             created = run([find_python(version), "-m", "venv", str(venv)])
@@ -51,7 +85,7 @@ def locked_venvs(tmp_path_factory):
                     "--disable-pip-version-check",
                     "--require-hashes",
                     "--requirement",
-                    str(project / "requirements-dev.txt"),
+                    str(requirements),
                 ],
             )
             assert installed.returncode == 0, installed.stdout + installed.stderr

@@ -140,7 +140,10 @@ def image_step_problems(steps: list[dict]) -> list[str]:
 
 
 def makefile_targets(project: Path) -> set[str]:
+    """Targets of the Makefile and of the files it includes (deps.mk)."""
     makefile = (project / "Makefile").read_text(encoding="utf-8")
+    for included in re.findall(r"^include (\S+)", makefile, flags=re.MULTILINE):
+        makefile += (project / included).read_text(encoding="utf-8")
     return set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
 
 

@@ -48,7 +48,7 @@ def pre_gen(tmp_path):
     return render_hook(tmp_path, "pre_gen_project")[0]
 
 
-@pytest.mark.parametrize("slug", ["my_service", "svc2", "_private", "payments_api"])
+@pytest.mark.parametrize("slug", ["my_service", "svc2", "a1_b2", "payments_api"])
 def test_valid_slugs_pass(pre_gen, slug):
     assert pre_gen.check_slug(slug) is None
 
@@ -56,10 +56,13 @@ def test_valid_slugs_pass(pre_gen, slug):
 @pytest.mark.parametrize(
     ("slug", "reason"),
     [
-        ("My Service!", "lowercase Python identifier"),
-        ("2fast", "lowercase Python identifier"),
-        ("with-dash", "lowercase Python identifier"),
-        ("", "lowercase Python identifier"),
+        ("My Service!", "lowercase words"),
+        ("2fast", "lowercase words"),
+        ("with-dash", "lowercase words"),
+        ("", "lowercase words"),
+        ("_private", "lowercase words"),
+        ("trailing_", "lowercase words"),
+        ("a__b", "lowercase words"),
         ("class", "keyword"),
         ("import", "keyword"),
         ("json", "standard-library"),
@@ -90,6 +93,7 @@ def test_suggested_slug_is_itself_valid(pre_gen):
         (0, False),
         (65536, False),
         ("80a", False),
+        ("08080", False),
         (-1, False),
         (True, False),
         ("8000.0", False),
@@ -169,7 +173,7 @@ def test_post_gen_deletes_strictly(tmp_path, monkeypatch):
     post_gen, _ = render_hook(tmp_path, "post_gen_project")
     project = tmp_path / "project"
     (project / "present").mkdir(parents=True)
-    monkeypatch.setattr(post_gen, "REMOVE_WHEN", {("opt", "no"): ["present", "absent"]})
+    monkeypatch.setattr(post_gen, "REMOVE_WHEN", [({"opt": "no"}, ["present", "absent"])])
 
     with pytest.raises(FileNotFoundError):
         post_gen.remove_unselected(project, {"opt": "no"})
@@ -179,7 +183,7 @@ def test_post_gen_deletes_strictly(tmp_path, monkeypatch):
 def test_post_gen_keeps_files_of_chosen_options(tmp_path, monkeypatch):
     post_gen, _ = render_hook(tmp_path, "post_gen_project")
     (tmp_path / "keep.txt").write_text("x")
-    monkeypatch.setattr(post_gen, "REMOVE_WHEN", {("opt", "no"): ["keep.txt"]})
+    monkeypatch.setattr(post_gen, "REMOVE_WHEN", [({"opt": "no"}, ["keep.txt"])])
 
     post_gen.remove_unselected(tmp_path, {"opt": "yes"})
 

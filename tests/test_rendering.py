@@ -35,15 +35,21 @@ EXPECTED_FILES = [
     "docker/install-system-packages.sh",
     "docker/runtime-packages.txt",
     "pyproject.toml",
-    "requirements-dev.in",
-    "requirements-dev.txt",
-    "requirements.in",
-    "requirements.txt",
     "scripts/compile_bytecode.py",
     "scripts/image_size.py",
     "scripts/smoke_test.py",
     "tests/conftest.py",
 ]
+# Files that depend on the dependency workflow.
+WORKFLOW_FILES = {
+    "requirements": [
+        "requirements-dev.in",
+        "requirements-dev.txt",
+        "requirements.in",
+        "requirements.txt",
+    ],
+    "uv": ["docker/uv-requirements.txt"],
+}
 LEFTOVER = re.compile(r"\{\{\s*cookiecutter|\{%|%\}|\{#")
 
 
@@ -59,8 +65,14 @@ def test_renders_complete_project(bake, combination):
 
     assert result.exit_code == 0, result.exception
     project = result.project_path
-    missing = [name for name in EXPECTED_FILES if not (project / name).is_file()]
+    workflow = combination.get("dependency_workflow", "requirements")
+    expected = EXPECTED_FILES + WORKFLOW_FILES[workflow]
+    missing = [name for name in expected if not (project / name).is_file()]
     assert missing == []
+    for other, files in WORKFLOW_FILES.items():
+        if other != workflow:
+            assert [name for name in files if (project / name).exists()] == []
+    assert not (project / "_variants").exists()
     leftovers = [
         str(p.relative_to(project)) for p, text in text_files(project) if LEFTOVER.search(text)
     ]

@@ -43,7 +43,8 @@ HARDENING = [
 ]
 # What the build context may contain: what the Dockerfile copies or mounts.
 CONTEXT_ALLOWED = re.compile(
-    r"(app|docker)(/.*)?|requirements\.txt|scripts|scripts/(smoke_test|compile_bytecode)\.py"
+    r"(app|docker)(/.*)?|requirements\.txt|pyproject\.toml|uv\.lock"
+    r"|scripts|scripts/(smoke_test|compile_bytecode)\.py"
 )
 # Never inside the image (paths relative to the image root).
 FORBIDDEN_IN_IMAGE = re.compile(

@@ -60,14 +60,16 @@ def package_index(docker_engine, tmp_path_factory):
     servers: dict[tuple, pyindex.IndexServer] = {}
 
     def for_lock(
-        lock: Path, version: str, *, sources=(), build_wheels=(), auth=None
+        locks: Path | list[Path], version: str, *, sources=(), build_wheels=(), auth=None
     ) -> pyindex.IndexServer:
-        key = (lock.read_text(), version, tuple(sources), tuple(build_wheels), auth)
+        locks = [locks] if isinstance(locks, Path) else locks
+        texts = tuple(lock.read_text() for lock in locks)
+        key = (texts, version, tuple(sources), tuple(build_wheels), auth)
         if key not in servers:
             digest = hashlib.sha256(repr(key[:4]).encode()).hexdigest()[:16]
             root = CACHE / "test-index" / f"py{version}-{digest}"
             pyindex.build_index(
-                [lock], root, version, source_packages=sources, extra_wheels=build_wheels
+                locks, root, version, source_packages=sources, extra_wheels=build_wheels
             )
             servers[key] = pyindex.serve(root, basic_auth=auth)
         return servers[key]
@@ -138,7 +140,8 @@ class Built:
         self.index_url = index_url
 
     def build_args(self, **extra: str) -> dict[str, str]:
-        return {"PYTHON_IMAGE": self.base, "PIP_INDEX_URL": self.index_url, **extra}
+        index = {self.scenario.index_argument: self.index_url}
+        return {"PYTHON_IMAGE": self.base, **index, **extra}
 
     def rebuild(self, project: Path, tag: str, **kwargs) -> subprocess.CompletedProcess:
         """Build another copy (a mutation) with this scenario's base and index."""
@@ -157,7 +160,7 @@ def built(docker_engine, base_image, package_index, tmp_path_factory):
             project = render(scenario, tmp_path_factory.mktemp(f"scenario-{len(cache)}"))
             base = base_image(scenario.python_version)
             index = package_index(
-                project / "requirements.txt",
+                scenario.pinned_requirements(project),
                 scenario.python_version,
                 sources=scenario.sources,
                 build_wheels=scenario.build_wheels,

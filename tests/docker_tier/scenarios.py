@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import TEMPLATE
+from conftest import TEMPLATE, find_python
 
 
 def default_python() -> str:
@@ -32,6 +32,50 @@ class Scenario:
     @property
     def python_version(self) -> str:
         return self.answers.get("python_version", default_python())
+
+    @property
+    def uses_uv(self) -> bool:
+        return self.answers.get("dependency_workflow") == "uv"
+
+    @property
+    def index_argument(self) -> str:
+        """The Dockerfile's build argument that names the package index."""
+        return "UV_DEFAULT_INDEX" if self.uses_uv else "PIP_INDEX_URL"
+
+    def pinned_requirements(self, project: Path) -> list[Path]:
+        """Hashed requirement files listing everything the build downloads."""
+        if not self.uses_uv:
+            return [project / "requirements.txt"]
+        exported = project.parent / "uv-exported-requirements.txt"
+        export = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "uv",
+                "export",
+                "--frozen",
+                "--no-dev",
+                "--no-emit-project",
+                "--format",
+                "requirements-txt",
+                "--output-file",
+                str(exported),
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert export.returncode == 0, export.stderr
+        return [exported, project / "docker/uv-requirements.txt"]
+
+
+def lock_with_uv(project: Path) -> None:
+    """A uv project starts without uv.lock: lock it, as its first `make setup` would."""
+    python = find_python((project / ".python-version").read_text().strip())
+    command = [sys.executable, "-m", "uv", "lock", "--quiet", "--python", python]
+    locked = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+    assert locked.returncode == 0, locked.stderr
 
 
 def add_psycopg2_from_source(project: Path) -> None:
@@ -82,6 +126,7 @@ SCENARIOS = {
         Scenario("python:3.13", {"python_version": "3.13"}),
         Scenario("libpq", customize=add_psycopg2_from_source, sources=("psycopg2",)),
         Scenario("runtime:minimal", {"runtime_flavor": "minimal"}),
+        Scenario("deps:uv", {"dependency_workflow": "uv"}, customize=lock_with_uv),
         # psycopg's C implementation is compiled in the builder (sdist only,
         # and its build pins setuptools exactly), linked to libpq.
         Scenario(

@@ -10,7 +10,7 @@ import pytest
 
 from . import checks
 from .conftest import tag_for
-from .engine import build, docker_cli
+from .engine import build, docker_cli, image_files
 from .scenarios import SCENARIOS
 
 pytestmark = pytest.mark.docker
@@ -20,7 +20,15 @@ PORT = 8000
 
 
 def locked_version(project: Path, package: str) -> str:
-    match = re.search(rf"^{package}==([^ ;\\]+)", (project / "requirements.txt").read_text(), re.M)
+    """The version the project's lock pins (requirements.txt or uv.lock)."""
+    if (project / "uv.lock").is_file():
+        text, pattern = (
+            (project / "uv.lock").read_text(),
+            rf'name = "{package}"\nversion = "([^"]+)"',
+        )
+    else:
+        text, pattern = (project / "requirements.txt").read_text(), rf"^{package}==([^ ;\\]+)"
+    match = re.search(pattern, text, re.M)
     assert match, f"{package} is not in the lock"
     return match.group(1)
 
@@ -192,3 +200,19 @@ def test_size_budget_holds_at_default_and_fails_below(built):
     assert "Largest installed packages" in within.stdout
     assert over.returncode != 0
     assert "is over the budget of 10 MB" in over.stdout
+
+
+def uv_files(tag: str) -> list[str]:
+    return [name for name in image_files(tag) if re.search(r"/bin/uvx?$|/site-packages/uv/", name)]
+
+
+def test_uv_stays_in_the_builder(built):
+    """deps:uv: uv installs the packages in the builder but never reaches the runtime."""
+    item = built("deps:uv")
+    builder = tag_for("uv-builder")
+
+    result = item.rebuild(item.project, builder, target="builder")
+
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert uv_files(builder) != []  # the check finds uv where it is
+    assert uv_files(item.tag) == []
