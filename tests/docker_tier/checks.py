@@ -112,6 +112,22 @@ def content_problems(tag: str) -> list[str]:
     return problems
 
 
+def bytecode_problems(tag: str) -> list[str]:
+    """Start-up bytecode is in the image: the standard library's and the packages' .pyc
+    for modules the service imports when it starts (typing, asyncio, fastapi...)."""
+    files = image_files(tag)
+    wanted = [
+        r"usr/local/lib/python3\.\d+/__pycache__/typing\.cpython-3\d+\.pyc",
+        r"usr/local/lib/python3\.\d+/asyncio/__pycache__/base_events\.cpython-3\d+\.pyc",
+        r"opt/venv/lib/python3\.\d+/site-packages/fastapi/__pycache__/routing\.cpython-3\d+\.pyc",
+    ]
+    return [
+        f"no start-up bytecode matching {pattern} in the image"
+        for pattern in wanted
+        if not any(re.fullmatch(pattern, name) for name in files)
+    ]
+
+
 # The minimal runtime has none of these: no shell, no package manager, no pip.
 NOT_IN_MINIMAL = re.compile(
     r"^(usr/)?(local/)?s?bin/(sh|dash|bash|apt|apt-get|dpkg|pip3?)$|/site-packages/pip(/|$)"

@@ -64,6 +64,11 @@ def test_3_build_context_is_the_allowlist(built, name):
 
 
 @pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_startup_bytecode_is_in_the_image(built, name):
+    assert checks.bytecode_problems(built(name).tag) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
 def test_4_hardened_run_serves_and_is_healthy(built, name):
     assert checks.hardened_run_problems(built(name).tag, PORT) == []
 

@@ -46,6 +46,7 @@ CHECKS = {
     "smoke": lambda item, project, tag: checks.smoke_problems(tag),
     "hardened-run": lambda item, project, tag: checks.hardened_run_problems(tag, PORT),
     "minimal": lambda item, project, tag: checks.minimal_problems(tag),
+    "bytecode": lambda item, project, tag: checks.bytecode_problems(tag),
 }
 
 MUTATIONS = [
@@ -87,6 +88,14 @@ MUTATIONS = [
         "COPY --from=builder --chown=10001:10001 /app/app ./app",
         "smoke",
         "is writable",
+    ),
+    Mutation(
+        "bytecode-layer-removed",
+        "Dockerfile",
+        "COPY --from=builder --chown=0:0 /bytecode/ /\n",
+        "",
+        "bytecode",
+        "no start-up bytecode",
     ),
     # .dockerignore: every line that keeps something out
     Mutation(
