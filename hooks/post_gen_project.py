@@ -13,6 +13,7 @@ from pathlib import Path
 ANSWERS = {
     "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
     "kubernetes": json.loads(r'''{{ cookiecutter.kubernetes | tojson }}'''),
+    "include_docs": json.loads(r'''{{ cookiecutter.include_docs | tojson }}'''),
     "database": json.loads(r'''{{ cookiecutter.database | tojson }}'''),
     "dependency_workflow": json.loads(r'''{{ cookiecutter.dependency_workflow | tojson }}'''),
 }
@@ -62,6 +63,7 @@ REPLACE_WHEN: list[tuple[dict[str, str], dict[str, str]]] = [
 # is already gone is a bug in this table, so deletion is strict.
 REMOVE_WHEN: list[tuple[dict[str, str], list[str]]] = [
     ({"kubernetes": "False"}, ["deploy"]),
+    ({"include_docs": "False"}, ["docs"]),
     (
         {"dependency_workflow": "uv"},
         ["requirements.in", "requirements.txt", "requirements-dev.in", "requirements-dev.txt"],

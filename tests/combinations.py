@@ -15,6 +15,7 @@ SUPPORTED = [
     pytest.param({"database": "postgres"}, id="db:postgres"),
     pytest.param({"dependency_workflow": "uv"}, id="deps:uv"),
     pytest.param({"kubernetes": True}, id="kubernetes"),
+    pytest.param({"include_docs": False}, id="docs:no"),
     pytest.param(
         {"kubernetes": True, "database": "postgres", "runtime_flavor": "minimal"},
         id="kubernetes-db:postgres-runtime:minimal",
