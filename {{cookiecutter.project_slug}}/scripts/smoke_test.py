@@ -633,6 +633,9 @@ def find_extension_modules() -> dict[Path, str]:
 STARTUP_TIMEOUT_SECONDS = 15
 SHUTDOWN_TIMEOUT_SECONDS = 10
 REQUEST_TIMEOUT_SECONDS = 2
+# /readyz may wait for a dependency before it answers 503 (a database check has
+# its own timeout, 2 s by default), so it gets longer.
+READINESS_TIMEOUT_SECONDS = 15
 SERVER_OUTPUT_LINES = 20
 
 # urllib honours HTTP_PROXY and friends; a request to the service itself must not use a proxy.
@@ -645,10 +648,10 @@ class HttpAnswer:
     body: str
 
 
-def http_get(url: str) -> HttpAnswer:
+def http_get(url: str, timeout: float = REQUEST_TIMEOUT_SECONDS) -> HttpAnswer:
     """GET ``url``; an error status such as 503 is an answer too, not an exception."""
     try:
-        with URL_OPENER.open(url, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+        with URL_OPENER.open(url, timeout=timeout) as response:
             return HttpAnswer(response.status, response.read().decode(errors="replace"))
     except urllib.error.HTTPError as error:
         with error:
@@ -686,7 +689,10 @@ def probe_endpoints(base_url: str, server: subprocess.Popen | None) -> tuple[lis
         json.loads(health.body)
     except ValueError:
         return [f"/healthz answered 200 but not with JSON: {health.body[:200]!r}"], ""
-    readiness = http_get(f"{base_url}/readyz")
+    try:
+        readiness = http_get(f"{base_url}/readyz", timeout=READINESS_TIMEOUT_SECONDS)
+    except (OSError, http.client.HTTPException) as error:
+        return [f"/readyz gave no answer within {READINESS_TIMEOUT_SECONDS} s: {error}"], ""
     if readiness.status == 200:
         return [], "/readyz 200"
     if readiness.status == 503:
