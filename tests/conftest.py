@@ -40,6 +40,26 @@ def run(command: list[str], cwd: Path | None = None, **kwargs) -> subprocess.Com
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, **kwargs)
 
 
+def uv_export(project: Path, output: Path, *, groups: str) -> Path:
+    """Write the hashed requirements of a uv project's lock (`--no-dev` or `--all-groups`)."""
+    command = [
+        sys.executable,
+        "-m",
+        "uv",
+        "export",
+        "--frozen",
+        groups,
+        "--no-emit-project",
+        "--format",
+        "requirements-txt",
+        "--output-file",
+        str(output),
+    ]
+    exported = run(command, cwd=project)
+    assert exported.returncode == 0, exported.stderr
+    return output
+
+
 def skip_or_fail(reason: str) -> None:
     """Outside CI a missing service skips the test; with CI=true it is a failure."""
     if os.environ.get("CI", "").lower() == "true":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from combinations import SUPPORTED
-from conftest import cookiecutter_defaults, find_python, run
+from conftest import cookiecutter_defaults, find_python, run, uv_export
 
 RUFF = [sys.executable, "-m", "ruff"]
 
@@ -44,22 +44,7 @@ def development_requirements(project: Path, version: str) -> Path:
         return project / "requirements-dev.txt"
     lock_uv_project(project, version)
     exported = project.parent / f"{project.name}-dev-requirements.txt"
-    export = run(
-        [
-            *UV,
-            "export",
-            "--frozen",
-            "--all-groups",
-            "--no-emit-project",
-            "--format",
-            "requirements-txt",
-            "--output-file",
-            str(exported),
-        ],
-        cwd=project,
-    )
-    assert export.returncode == 0, export.stderr
-    return exported
+    return uv_export(project, exported, groups="--all-groups")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import TEMPLATE, find_python
+from conftest import TEMPLATE, find_python, uv_export
 
 
 def default_python() -> str:
@@ -46,27 +46,9 @@ class Scenario:
         """Hashed requirement files listing everything the build downloads."""
         if not self.uses_uv:
             return [project / "requirements.txt"]
-        exported = project.parent / "uv-exported-requirements.txt"
-        export = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "uv",
-                "export",
-                "--frozen",
-                "--no-dev",
-                "--no-emit-project",
-                "--format",
-                "requirements-txt",
-                "--output-file",
-                str(exported),
-            ],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
+        exported = uv_export(
+            project, project.parent / "uv-exported-requirements.txt", groups="--no-dev"
         )
-        assert export.returncode == 0, export.stderr
         return [exported, project / "docker/uv-requirements.txt"]
 
 
