@@ -116,6 +116,8 @@ class Plan:
             defaults["startup_samples"] = max(5, args.samples)
         if args.duration is not None:
             defaults["load_s"] = args.duration
+        if args.build_rounds is not None:
+            defaults["build_rounds"] = defaults["rebuilds"] = max(1, args.build_rounds)
         return cls(
             quick=args.quick,
             python=args.python,
@@ -1367,7 +1369,6 @@ def explain_runs(by_name: dict[str, Variant], env_prefix: str) -> list[tuple]:
 def run(plan: Plan) -> dict:
     preflight(plan)
     WORK.mkdir(exist_ok=True)
-    RESULTS.mkdir(exist_ok=True)
     started = time.perf_counter()
     info = machine()
     if info["other_containers_at_start"]:
@@ -1512,6 +1513,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="also build the project with DIR's files laid over it (repeatable)",
     )
+    parser.add_argument("--build-rounds", type=int, help="cold builds and rebuilds per variant")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="folder for latest.md, latest.json and chart.svg (default bench/results)",
+    )
     parser.add_argument("--no-dive", action="store_true", help="skip dive")
     args = parser.parse_args(argv)
     if not re.fullmatch(r"3\.\d+", args.python):
@@ -1528,12 +1536,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         remove_all_started()
     table = markdown(report)
-    (RESULTS / "latest.md").write_text(table)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (RESULTS / "chart.svg").write_text(chart_svg(report))
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "latest.md").write_text(table)
+    (args.results / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (args.results / "chart.svg").write_text(chart_svg(report))
     print(table)
     log(
-        f"done in {report['elapsed_s'] / 60:.1f} min; wrote {RESULTS / 'latest.md'}, "
+        f"done in {report['elapsed_s'] / 60:.1f} min; wrote {args.results / 'latest.md'}, "
         "latest.json and chart.svg"
     )
     return 0
