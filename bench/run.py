@@ -1045,9 +1045,9 @@ def evaluate_goals(target: dict, seed: dict) -> list[dict]:
     s_ratio = target["startup_s"] / seed["startup_s"]
     goal(
         "Start-to-first-200 <= 0.55x seed",
-        f"{fmt_s(target['startup_s'])} vs {fmt_s(seed['startup_s'])}: {s_ratio:.2f}x",
+        f"{fmt_s(target['startup_s'])} vs {fmt_s(seed['startup_s'])}: {s_ratio:.3f}x",
         s_ratio <= GOAL_STARTUP_RATIO,
-        [f"{s_ratio:.2f}x"],
+        [f"{s_ratio:.3f}x"],
     )
     t1, b1 = target["load"]["w1"], seed["load"]["w1"]
     r_ratio = t1["rps"] / b1["rps"]
