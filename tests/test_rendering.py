@@ -87,7 +87,7 @@ def test_answers_reach_the_files_that_use_them(bake, combination):
     project = result.project_path
     dockerfile = (project / "Dockerfile").read_text()
 
-    assert f"ARG PYTHON_IMAGE=python:{answers['python_version']}-slim" in dockerfile
+    assert f"FROM python:{answers['python_version']}-slim AS python-base" in dockerfile
     assert f"USER {answers['runtime_uid']}:{answers['runtime_uid']}" in dockerfile
     assert f"EXPOSE {answers['http_port']}" in dockerfile
     assert project.name == result.context["project_slug"]
