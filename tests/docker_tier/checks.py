@@ -22,7 +22,7 @@ from .engine import (
     http_get,
     image_config,
     image_files,
-    read_image_file,
+    image_snapshot,
     saved_image,
     wait_for_health,
     wait_for_http,
@@ -93,7 +93,7 @@ def config_problems(tag: str, port: int) -> list[str]:
 
 def content_problems(tag: str) -> list[str]:
     """No planted or development files, no compiler, no -dev package in the image."""
-    files = image_files(tag)
+    files, texts = image_snapshot(tag, read=("var/lib/dpkg/status",))
     # The app's folder must hold only the app; anywhere else, no pip cache and
     # nothing planted. (The base image's own files, e.g. pip's vendored tests,
     # are not ours to judge.)
@@ -106,7 +106,7 @@ def content_problems(tag: str) -> list[str]:
     problems += [
         f"compiler {name} is in the image" for name in sorted(files) if COMPILERS.match(name)
     ]
-    status = read_image_file(tag, "var/lib/dpkg/status") or ""
+    status = texts["var/lib/dpkg/status"] or ""
     installed = re.findall(r"^Package: (\S+)\n(?:.+\n)*?Status: install ok installed", status, re.M)
     problems += [f"-dev package {name} is installed" for name in installed if name.endswith("-dev")]
     return problems
@@ -136,12 +136,12 @@ NOT_IN_MINIMAL = re.compile(
 
 def minimal_problems(tag: str) -> list[str]:
     """A minimal image: no shell, no package manager, no pip (and still a passwd entry)."""
-    files = image_files(tag)
+    files, texts = image_snapshot(tag, read=("etc/passwd",))
     problems = [
         f"{name} is in a minimal image" for name in sorted(files) if NOT_IN_MINIMAL.search(name)
     ]
     user = (image_config(tag).get("User") or "").split(":")[0]
-    passwd = read_image_file(tag, "etc/passwd") or ""
+    passwd = texts["etc/passwd"] or ""
     if f":{user}:" not in passwd:
         problems.append(f"no /etc/passwd entry for UID {user}")
     return problems

@@ -11,7 +11,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import base_images
@@ -197,9 +196,3 @@ def mutant(tmp_path):
         return copy
 
     return make
-
-
-def python_tool(name: str) -> list[str]:
-    """A tool installed next to this interpreter (the template's test venv)."""
-    local = Path(sys.executable).parent / name
-    return [str(local)] if local.exists() else [name]

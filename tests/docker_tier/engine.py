@@ -90,18 +90,23 @@ def export_filesystem(tag: str) -> bytes:
         docker("rm", "-f", container)
 
 
+def image_snapshot(
+    tag: str, read: tuple[str, ...] = ()
+) -> tuple[dict[str, tarfile.TarInfo], dict[str, str | None]]:
+    """One export of the image: its file list, and the text of the files in `read`
+    (None for a file that is not there)."""
+    with tarfile.open(fileobj=io.BytesIO(export_filesystem(tag))) as archive:
+        members = {member.name.rstrip("/"): member for member in archive.getmembers()}
+        texts: dict[str, str | None] = {}
+        for path in read:
+            member = members.get(path)
+            handle = archive.extractfile(member) if member and member.isfile() else None
+            texts[path] = handle.read().decode() if handle else None
+    return members, texts
+
+
 def image_files(tag: str) -> dict[str, tarfile.TarInfo]:
-    with tarfile.open(fileobj=io.BytesIO(export_filesystem(tag))) as archive:
-        return {member.name.rstrip("/"): member for member in archive.getmembers()}
-
-
-def read_image_file(tag: str, path: str) -> str | None:
-    with tarfile.open(fileobj=io.BytesIO(export_filesystem(tag))) as archive:
-        try:
-            member = archive.extractfile(path.lstrip("/"))
-        except KeyError:
-            return None
-        return member.read().decode() if member else None
+    return image_snapshot(tag)[0]
 
 
 def saved_image(tag: str) -> bytes:
