@@ -37,6 +37,12 @@ def docker(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedPr
     )
 
 
+def run_container(
+    tag: str, command: list[str], options: list[str] = (), timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return docker("run", "--rm", *options, tag, *command, timeout=timeout)
+
+
 def engine_problem() -> str | None:
     """None when an engine answers; otherwise why not."""
     try:
