@@ -104,7 +104,7 @@ def next_steps(slug: str) -> str:
             f"  cd {slug}",
             "  git init && git add -A && git commit -m 'Start from slim-python'",
             "  make setup test      # virtualenv from the hashed lock, then the tests",
-            "  make docker-build docker-smoke   # build the image and prove it works",
+            "  make docker-check    # build the image and prove it, inside and out",
         ]
     )
 

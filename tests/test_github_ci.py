@@ -40,7 +40,7 @@ TEMPLATE_WORKFLOW = TEMPLATE / "{{cookiecutter.project_slug}}" / WORKFLOW
 # owner/repo[/path]@<full commit SHA> # vX.Y.Z: Dependabot updates both together.
 PINNED_USES = re.compile(r"uses: [\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+")
 # The checks the issue asks CI to run, as the Makefile names them.
-REQUIRED_MAKE_TARGETS = {"setup", "lint", "test", "docker-smoke", "size"}
+REQUIRED_MAKE_TARGETS = {"setup", "lint", "test", "docker-check", "size"}
 MAX_TIMEOUT_MINUTES = 60
 # `make` where a command starts: a line's start, or after && || ;
 MAKE_COMMAND = re.compile(r"(?:^|&&|\|\||;)[ \t]*make[ \t]+([^\n;&|]+)", re.MULTILINE)

@@ -209,7 +209,7 @@ def test_post_gen_prints_next_steps_deterministically(tmp_path):
     assert runs[0].returncode == 0, runs[0].stderr
     assert runs[0].stdout == runs[1].stdout
     assert "cd my_service" in runs[0].stdout
-    assert "make docker-build" in runs[0].stdout
+    assert "make docker-check" in runs[0].stdout
 
 
 def test_extension_refuses_before_anything_is_written(tmp_path):

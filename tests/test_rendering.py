@@ -38,6 +38,7 @@ EXPECTED_FILES = [
     "scripts/compile_bytecode.py",
     "scripts/image_size.py",
     "scripts/smoke_test.py",
+    "scripts/check_image.py",
     "tests/conftest.py",
 ]
 # Files that depend on the dependency workflow.

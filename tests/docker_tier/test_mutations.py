@@ -77,6 +77,7 @@ MUTATIONS = [
         "stop",
         "as PID 1: docker stop took",
     ),
+    Mutation("expose-removed", "Dockerfile", "EXPOSE 8000\n", "", "config", "is not in EXPOSE"),
     Mutation(
         "host-removed",
         "Dockerfile",
