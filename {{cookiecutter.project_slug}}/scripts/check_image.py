@@ -305,9 +305,10 @@ def layer_files(image: str) -> Iterator[tuple[int, str, int, str]]:
             for number, layer_name in enumerate(manifest["Layers"], start=1):
                 with tarfile.open(fileobj=saved.extractfile(layer_name)) as layer:
                     for member in layer:
+                        path = member.name.removeprefix("./")  # some tools write ./etc/...
                         if member.isfile() and member.size >= MIN_DUPLICATE_BYTES:
                             digest = hashlib.sha256(layer.extractfile(member).read()).hexdigest()
-                            yield number, member.name, member.size, digest
+                            yield number, path, member.size, digest
 
 
 def check_layers(image: str) -> Result:
@@ -315,7 +316,9 @@ def check_layers(image: str) -> Result:
     by_content: dict[str, tuple[int, str]] = {}
     problems, wasted = [], 0
     for number, path, size, digest in layer_files(image):
-        if path in by_path and by_path[path] != number and not REWRITTEN.match(path):
+        if REWRITTEN.match(path):
+            continue
+        if path in by_path and by_path[path] != number:
             problems.append(
                 f"/{path} is in layers {by_path[path]} and {number}, {size / 1e6:.1f} MB"
             )
