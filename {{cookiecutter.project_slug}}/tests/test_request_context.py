@@ -119,7 +119,7 @@ def test_json_lines_have_the_request_id_and_the_access_fields(
     assert lines[0] == {
         "level": "INFO",
         "logger": "app.main",
-        "message": "starting my_service 0.1.0",
+        "message": "starting {{ cookiecutter.project_slug }} 0.1.0",
         "request_id": None,
     }
 

@@ -17,6 +17,7 @@ from app.config import get_settings
 from app.main import create_app
 from app.server import HeaderLimitsProtocol
 
+PREFIX = "{{ cookiecutter.__env_prefix }}"
 HEADER_TIMEOUT = 0.5
 GET = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -26,8 +27,8 @@ Connect = Callable[[], socket.socket]
 @pytest.fixture
 def connect(monkeypatch: pytest.MonkeyPatch) -> Iterator[Connect]:
     """Serve the app with the protocol on a free loopback port; connect() opens a socket."""
-    monkeypatch.setenv("{{ cookiecutter.__env_prefix }}HEADER_TIMEOUT", str(HEADER_TIMEOUT))
-    monkeypatch.setenv("{{ cookiecutter.__env_prefix }}MAX_HEADER_BYTES", "4096")
+    monkeypatch.setenv(f"{PREFIX}HEADER_TIMEOUT", str(HEADER_TIMEOUT))
+    monkeypatch.setenv(f"{PREFIX}MAX_HEADER_BYTES", "4096")
     get_settings.cache_clear()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
