@@ -14,6 +14,7 @@ import pytest
 from . import checks
 from .conftest import tag_for
 from .test_image import PORT
+from .test_limits import body_limit_check, header_deadline_check
 
 pytestmark = pytest.mark.docker
 
@@ -47,6 +48,8 @@ CHECKS = {
     "hardened-run": lambda item, project, tag: checks.hardened_run_problems(tag, PORT),
     "minimal": lambda item, project, tag: checks.minimal_problems(tag),
     "bytecode": lambda item, project, tag: checks.bytecode_problems(tag),
+    "body-limit": lambda item, project, tag: body_limit_check(tag),
+    "header-deadline": lambda item, project, tag: header_deadline_check(tag),
 }
 
 MUTATIONS = [
@@ -183,6 +186,23 @@ MUTATIONS = [
         "",
         "smoke",
         "instead of exiting with 0",
+    ),
+    # The app's limits: a body over the limit gets 413; stalled headers are cut
+    Mutation(
+        "body-limit-removed",
+        "app/main.py",
+        "    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)\n",
+        "",
+        "body-limit",
+        "not 413",
+    ),
+    Mutation(
+        "header-deadline-removed",
+        "app/__main__.py",
+        "        http=HeaderLimitsProtocol,\n",
+        "",
+        "header-deadline",
+        "half-open connections still open",
     ),
 ]
 
