@@ -63,7 +63,7 @@ REPLACE_WHEN: list[tuple[dict[str, str], dict[str, str]]] = [
 # is already gone is a bug in this table, so deletion is strict.
 REMOVE_WHEN: list[tuple[dict[str, str], list[str]]] = [
     ({"kubernetes": "False"}, ["deploy"]),
-    ({"include_docs": "False"}, ["docs"]),
+    ({"include_docs": "False"}, ["docs/dockerfile.md"]),
     (
         {"dependency_workflow": "uv"},
         ["requirements.in", "requirements.txt", "requirements-dev.in", "requirements-dev.txt"],

@@ -112,4 +112,6 @@ def test_walkthrough_is_optional(bake):
     result = bake({"include_docs": False})
 
     assert result.exit_code == 0, result.exception
-    assert not (result.project_path / "docs").exists()
+    assert not (result.project_path / "docs/dockerfile.md").exists()
+    # The operations guide is not learning material: every project keeps it.
+    assert (result.project_path / "docs/operations.md").is_file()

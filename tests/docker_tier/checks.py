@@ -6,6 +6,7 @@ Each function returns a list of problems: empty means pass, and each problem is
 a sentence naming what is wrong.
 """
 
+import importlib.util
 import os
 import re
 import shlex
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 from .engine import (
     docker,
@@ -44,6 +46,15 @@ def image_check(
         timeout=900,
         env={**os.environ, "DOCKER": shlex.join(docker_cli())},
     )
+
+
+def project_checker(project: Path) -> ModuleType:
+    """A rendered project's scripts/check_image.py as a module, so template tests use
+    its probes instead of copies of them."""
+    spec = importlib.util.spec_from_file_location("check_image", project / "scripts/check_image.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def image_check_problems(project: Path, tag: str, *names: str, quick: bool = True) -> list[str]:

@@ -16,6 +16,7 @@ import pytest
 
 from . import checks
 from .conftest import tag_for
+from .test_limits import header_deadline_check
 
 pytestmark = pytest.mark.docker
 
@@ -32,10 +33,16 @@ class Mutation:
     path: str
     old: str
     new: str
-    check: str  # the check_image.py check that must fail, or "minimal"
+    check: str  # the check_image.py check that must fail, or one of TEMPLATE_CHECKS
     expected: str  # a phrase its report must contain
     scenario: str = "default"
 
+
+# What a user's project cannot check for itself, or not quickly: the template's own checks.
+TEMPLATE_CHECKS = {
+    "minimal": lambda item, tag: checks.minimal_problems(tag),
+    "header-deadline": header_deadline_check,
+}
 
 MUTATIONS = [
     # Dockerfile
@@ -189,6 +196,23 @@ MUTATIONS = [
         "stop",
         "under --init: exit status 143 after docker stop, expected 0",
     ),
+    # The app's limits: a body over the limit gets 413; stalled headers are cut
+    Mutation(
+        "body-limit-removed",
+        "app/main.py",
+        "    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)\n",
+        "",
+        "limits",
+        "not 413",
+    ),
+    Mutation(
+        "header-deadline-removed",
+        "app/__main__.py",
+        "        http=HeaderLimitsProtocol,\n",
+        "",
+        "header-deadline",
+        "half-open connections still open",
+    ),
 ]
 
 
@@ -200,8 +224,8 @@ def test_mutation_is_caught(built, mutant, mutation):
     result = item.rebuild(project, tag)
     assert result.returncode == 0, result.stdout[-3000:]
 
-    if mutation.check == "minimal":
-        report = "\n".join(checks.minimal_problems(tag))
+    if mutation.check in TEMPLATE_CHECKS:
+        report = "\n".join(TEMPLATE_CHECKS[mutation.check](item, tag))
     else:
         run = checks.image_check(project, tag, mutation.check)
         assert run.returncode == 1, run.stdout + run.stderr

@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["json", "text"]
 
 
 class Settings(BaseSettings):
@@ -32,12 +33,31 @@ class Settings(BaseSettings):
     # One worker per container is the norm: scale with more containers.
     workers: int = Field(default=1, ge=1)
     log_level: LogLevel = "info"
+    # json: one JSON object per line, for log pipelines (the container's default).
+    # text: readable lines for a terminal (`make run` sets it).
+    log_format: LogFormat = "json"
     # Off by default: a load balancer or ingress usually logs requests already,
     # and one log line per request costs measurable throughput.
     access_log: bool = False
     # Seconds uvicorn waits for in-flight requests after SIGTERM. Keep it below
     # the orchestrator's grace period (docker stop: 10 s, Kubernetes: 30 s).
-    graceful_shutdown_timeout: float = Field(default=5.0, gt=0)
+    graceful_shutdown_timeout: int = Field(default=5, ge=1)
+
+    # Protective limits; docs/operations.md explains each one and what a proxy
+    # in front should still add.
+    # Largest request body accepted, in bytes; larger ones get 413 before they
+    # are read into memory.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=0)
+    # Requests handled at once by one worker; more get 503 at once instead of
+    # waiting in the event loop. /healthz and /readyz are always answered.
+    max_concurrent_requests: int = Field(default=64, ge=1)
+    # Seconds a client gets to send a request's line and headers; then the
+    # connection is closed (slow or stalled clients hold no connection longer).
+    header_timeout: float = Field(default=10.0, gt=0)
+    # Largest request line plus headers, in bytes; more gets 431.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Seconds an idle keep-alive connection stays open between requests.
+    keep_alive_timeout: int = Field(default=5, ge=1)
 
 
 @lru_cache

@@ -8,6 +8,8 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.config import Settings, get_settings
+from app.limits import BodySizeLimit, ConcurrencyLimit
+from app.request_context import RequestContext
 from app.resources import open_resources
 from app.routers import greetings, health
 
@@ -36,8 +38,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
     )
-    app.state.settings = settings or get_settings()
+    settings = settings or get_settings()
+    app.state.settings = settings
     app.state.ready = False
     app.include_router(health.router)
     app.include_router(greetings.router, prefix="/api/v1")
+    # Each request passes these from the last added to the first: it gets its
+    # id, then the concurrency limit, then the body limit (app/limits.py).
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        ConcurrencyLimit,
+        limit=settings.max_concurrent_requests,
+        always_allowed=frozenset({"/healthz", "/readyz"}),
+    )
+    app.add_middleware(RequestContext, access_log=settings.access_log)
     return app

@@ -26,6 +26,8 @@ hardened  --read-only, no capabilities, no privilege gain, memory and PID limits
 stop      `docker stop` with a slow request in flight (a route the checker
           injects; the shipped app has none): the request gets 200 and the
           container exits 0 well within the stop timeout, also under --init
+limits    a body over the size limit gets 413: a declared Content-Length before
+          any of it is sent, a chunked one while it streams
 startup   every module the service loads at start-up has its bytecode in the
           image; prints the time from `docker run` to the first 200
 smoke     scripts/smoke_test.py inside the container, read-only
@@ -46,9 +48,10 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
@@ -369,10 +372,11 @@ def wait_for_health(container: str, timeout: float = 40) -> str:
 
 # -------------------------------------------------------------------- stop ---
 
-# Mounted into the container only by this check, as sitecustomize.py on PYTHONPATH:
-# Python imports it at start-up, and it gives every FastAPI app a slow route.
-SLOW_ROUTE = '''\
-"""Injected by scripts/check_image.py: GET /__check__/slow?seconds=N sleeps, then 200."""
+# Mounted into the container only by the checks that need them, as sitecustomize.py
+# on PYTHONPATH: Python imports it at start-up, and it gives every FastAPI app two
+# routes of the checker's own. The image's CMD runs unchanged.
+CHECK_ROUTES = '''\
+"""Injected by scripts/check_image.py: routes that exist only while it checks."""
 import asyncio
 
 import fastapi
@@ -380,26 +384,36 @@ import fastapi
 _init = fastapi.FastAPI.__init__
 
 
-def _init_with_slow_route(self, *args, **kwargs):
+def _init_with_check_routes(self, *args, **kwargs):
     _init(self, *args, **kwargs)
 
     async def slow(seconds: float = 2.0) -> dict:
         await asyncio.sleep(seconds)
         return {"slept": seconds}
 
+    async def body(request: fastapi.Request) -> dict:
+        return {"received": len(await request.body())}
+
     self.add_api_route("/__check__/slow", slow)
+    self.add_api_route("/__check__/body", body, methods=["POST"])
 
 
-fastapi.FastAPI.__init__ = _init_with_slow_route
+fastapi.FastAPI.__init__ = _init_with_check_routes
 '''
+
+
+@contextmanager
+def check_routes() -> Iterator[list[str]]:
+    """`docker run` options that mount CHECK_ROUTES into the container."""
+    with tempfile.TemporaryDirectory() as injected:
+        Path(injected).chmod(0o755)  # readable by any UID
+        (Path(injected) / "sitecustomize.py").write_text(CHECK_ROUTES)
+        yield ["--volume", f"{injected}:/check-image:ro", "--env", "PYTHONPATH=/check-image"]
 
 
 def check_stop(image: str, port: int) -> Result:
     problems = []
-    with tempfile.TemporaryDirectory() as injected:
-        Path(injected).chmod(0o755)  # readable by any UID
-        (Path(injected) / "sitecustomize.py").write_text(SLOW_ROUTE)
-        inject = ["--volume", f"{injected}:/check-image:ro", "--env", "PYTHONPATH=/check-image"]
+    with check_routes() as inject:
         for label, extra in [("as PID 1", []), ("under --init", ["--init"])]:
             found = stop_problems(image, port, [*inject, *extra])
             problems += [f"{label}: {problem}" for problem in found]
@@ -436,6 +450,62 @@ def stop_problems(image: str, port: int, options: list[str]) -> list[str]:
     if exit_code != 0:
         problems.append(f"exit status {exit_code} after docker stop, expected 0")
     return problems
+
+
+# ------------------------------------------------------------------ limits ---
+
+# The checker sets its own, small limit: it proves the mechanism, whatever limit
+# the project configures (app/config.py's default is 1 MiB).
+BODY_LIMIT = 64 * 1024
+
+
+def post_body(url: str, size: int, *, chunked: bool, send_body: bool = True) -> str:
+    """POST `size` bytes to `url`, declared with Content-Length or chunked, and return
+    the status line. Sending stops when the server answers and closes; with
+    send_body=False only the headers go out, so the answer must not wait for the body."""
+    parts = urllib.parse.urlsplit(url)
+    connection = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+    head = f"POST {parts.path} HTTP/1.1\r\nHost: check\r\n{framing}\r\n\r\n"
+    connection.sendall(head.encode())
+
+    def send() -> None:
+        block = b" " * 65536
+        piece = b"%x\r\n%s\r\n" % (len(block), block) if chunked else block
+        with suppress(OSError):  # the server answered and closed: the expected end
+            for _ in range(0, size, len(block)):
+                connection.sendall(piece)
+
+    sender = threading.Thread(target=send, daemon=True)
+    if send_body:
+        sender.start()
+    else:
+        connection.settimeout(5)  # an answer that waits for the body will not come
+    received = b""
+    try:
+        while b"\r\n" not in received and (chunk := connection.recv(4096)):
+            received += chunk
+    except OSError as error:
+        return f"no answer ({error})"
+    finally:
+        connection.close()
+    return received.split(b"\r\n", 1)[0].decode(errors="replace") or "connection closed"
+
+
+def check_limits(image: str, port: int) -> Result:
+    limit = ["--env", f"{{ cookiecutter.__env_prefix }}MAX_REQUEST_BYTES={BODY_LIMIT}"]
+    with check_routes() as inject, running(image, port, *HARDENING, *inject, *limit) as (_, url):
+        if wait_for_200(f"{url}/healthz") is None:
+            return Result(False, "no 200 from /healthz through the published port")
+        target = f"{url}/__check__/body"
+        declared = post_body(target, BODY_LIMIT + 1, chunked=False, send_body=False)
+        streamed = post_body(target, 4 * BODY_LIMIT, chunked=True)
+    problems = []
+    if not declared.startswith("HTTP/1.1 413"):
+        problems.append(f"Content-Length {BODY_LIMIT + 1}: {declared!r} before the body, not 413")
+    if not streamed.startswith("HTTP/1.1 413"):
+        problems.append(f"a chunked body of {4 * BODY_LIMIT} bytes: {streamed!r}, not 413")
+    return verdict(problems, f"413 over {BODY_LIMIT} bytes, declared and chunked")
 
 
 # ----------------------------------------------------------------- startup ---
@@ -486,6 +556,7 @@ def checks(options: argparse.Namespace) -> dict[str, Callable[[], Result]]:
         "layers": lambda: check_layers(image),
         "hardened": lambda: check_hardened(image, port),
         "stop": lambda: check_stop(image, port),
+        "limits": lambda: check_limits(image, port),
         "startup": lambda: check_startup(image, port, runs=1 if options.quick else 3),
         "smoke": lambda: check_smoke(image),
     }

@@ -1,5 +1,6 @@
 """`python -m app` hands the settings to uvicorn, and the health probe works."""
 
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -9,27 +10,47 @@ import pytest
 from app import __main__ as entrypoint
 from app import healthcheck
 from app.config import get_settings
+from app.server import HeaderLimitsProtocol
 
 
 def test_main_passes_settings_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
     handlers: dict[int, object] = {}
-    monkeypatch.setattr(entrypoint.signal, "signal", handlers.__setitem__)
+    monkeypatch.setattr("signal.signal", handlers.__setitem__)
     monkeypatch.setenv("{{ cookiecutter.__env_prefix }}PORT", "9001")
     monkeypatch.setenv("{{ cookiecutter.__env_prefix }}WORKERS", "2")
-    monkeypatch.setattr(entrypoint.uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: calls.append(kwargs))
     get_settings.cache_clear()
 
-    entrypoint.main()
+    entrypoint.main([])
     get_settings.cache_clear()
 
     assert len(calls) == 1
     assert calls[0]["port"] == 9001
     assert calls[0]["workers"] == 2
     assert calls[0]["factory"] is True
-    assert calls[0]["access_log"] is False
+    assert calls[0]["access_log"] is False  # the app writes its own (with request ids)
+    assert calls[0]["reload"] is False
+    assert calls[0]["http"] is HeaderLimitsProtocol
+    assert calls[0]["timeout_keep_alive"] == 5
+    assert calls[0]["timeout_graceful_shutdown"] == 5
+    assert calls[0]["log_config"]["handlers"]["stdout"]["formatter"] == "json"
     # A completed graceful shutdown must exit 0, also when not PID 1.
-    assert list(handlers) == [entrypoint.signal.SIGTERM]
+    assert list(handlers) == [signal.SIGTERM]
+
+
+def test_reload_and_text_logs_for_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("signal.signal", lambda *args: None)
+    monkeypatch.setenv("{{ cookiecutter.__env_prefix }}LOG_FORMAT", "text")
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: calls.append(kwargs))
+    get_settings.cache_clear()
+
+    entrypoint.main(["--reload"])
+    get_settings.cache_clear()
+
+    assert calls[0]["reload"] is True
+    assert calls[0]["log_config"]["handlers"]["stdout"]["formatter"] == "text"
 
 
 def test_healthcheck_fails_when_healthz_is_not_200(monkeypatch: pytest.MonkeyPatch) -> None:
