@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     access_log: bool = False
     # Seconds uvicorn waits for in-flight requests after SIGTERM. Keep it below
     # the orchestrator's grace period (docker stop: 10 s, Kubernetes: 30 s).
-    graceful_shutdown_timeout: float = Field(default=5.0, gt=0)
+    # Whole seconds: uvicorn takes an int.
+    graceful_shutdown_timeout: int = Field(default=5, gt=0)
 
 
 @lru_cache

@@ -1,10 +1,12 @@
 """`python -m app` hands the settings to uvicorn, and the health probe works."""
 
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import uvicorn
 
 from app import __main__ as entrypoint
 from app import healthcheck
@@ -14,10 +16,10 @@ from app.config import get_settings
 def test_main_passes_settings_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
     handlers: dict[int, object] = {}
-    monkeypatch.setattr(entrypoint.signal, "signal", handlers.__setitem__)
+    monkeypatch.setattr(signal, "signal", handlers.__setitem__)
     monkeypatch.setenv("{{ cookiecutter.__env_prefix }}PORT", "9001")
     monkeypatch.setenv("{{ cookiecutter.__env_prefix }}WORKERS", "2")
-    monkeypatch.setattr(entrypoint.uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
     get_settings.cache_clear()
 
     entrypoint.main()
@@ -29,7 +31,7 @@ def test_main_passes_settings_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> Non
     assert calls[0]["factory"] is True
     assert calls[0]["access_log"] is False
     # A completed graceful shutdown must exit 0, also when not PID 1.
-    assert list(handlers) == [entrypoint.signal.SIGTERM]
+    assert list(handlers) == [signal.SIGTERM]
 
 
 def test_healthcheck_fails_when_healthz_is_not_200(monkeypatch: pytest.MonkeyPatch) -> None:

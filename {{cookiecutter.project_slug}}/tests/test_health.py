@@ -1,5 +1,7 @@
 """Probes: exact status codes and bodies, because orchestrators rely on them."""
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -9,7 +11,7 @@ from app.main import create_app
 from app.routers import health
 
 
-def resources_report(*problems: str):
+def resources_report(*problems: str) -> Callable[[FastAPI], Awaitable[list[str]]]:
     """A stand-in for app.resources.readiness_problems that reports `problems`."""
 
     async def readiness_problems(app: FastAPI) -> list[str]:
