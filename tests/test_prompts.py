@@ -55,7 +55,7 @@ class Terminal:
         self.screen += data.decode(errors="replace").replace("\r\n", "\n")
         return bool(data)
 
-    def expect(self, text: str, timeout: float = 30) -> str:
+    def expect(self, text: str, timeout: float = 60) -> str:
         """Wait until `text` appears after what was already matched; return what came before."""
         deadline = time.monotonic() + timeout
         while text not in self.screen[self._seen :]:
@@ -71,7 +71,7 @@ class Terminal:
         os.write(self._main, typed.encode() + b"\n")
         return shown
 
-    def finish(self, timeout: float = 60) -> int:
+    def finish(self, timeout: float = 120) -> int:
         deadline = time.monotonic() + timeout
         while self.process.poll() is None and time.monotonic() < deadline:
             self._read(0.2)
