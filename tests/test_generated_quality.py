@@ -85,6 +85,9 @@ def locked_venvs(tmp_path_factory):
 def make_gates(project: Path, venv: Path, *targets: str, database_url: str | None = None):
     """The project's own `make` targets, with the tools of `venv` (its hashed lock)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    # One mypy cache per virtualenv: the installed packages are analysed once,
+    # not again for every combination that shares them.
+    environment["MYPY_CACHE_DIR"] = str(venv.parent / f"{venv.name}-mypy-cache")
     if database_url:
         # The generated tests then run against a real PostgreSQL server.
         environment["TEST_DATABASE_URL"] = database_url
