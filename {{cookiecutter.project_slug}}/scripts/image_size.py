@@ -56,7 +56,7 @@ def docker(cli: list[str], *args: str, check: bool = True) -> subprocess.Complet
     return subprocess.run(command, capture_output=True, text=True, check=check)  # noqa: S603
 
 
-def inspect(cli: list[str], image: str) -> dict | None:
+def inspect_image(cli: list[str], image: str) -> dict | None:
     result = docker(cli, "image", "inspect", image, check=False)
     return json.loads(result.stdout)[0] if result.returncode == 0 else None
 
@@ -76,11 +76,11 @@ def base_share(cli: list[str], image: dict, history: list[tuple[int, str]], base
     if made and MINIMAL_ROOTFS_STEP.match(made[0][1]):
         index = made[0][0]
         return history[index][0], index + 1, f"the root file system assembled from {base}"
-    base_image = inspect(cli, base)
+    base_image = inspect_image(cli, base)
     if base_image is None:
         # CI builds with its own builder, so the base may not be in the local store.
         docker(cli, "pull", "--quiet", base, check=False)
-        base_image = inspect(cli, base)
+        base_image = inspect_image(cli, base)
     if base_image is None:
         raise SizeError(
             f"cannot inspect the base image {base}: pull it, or pass the image this one "
@@ -104,7 +104,7 @@ def largest_packages(cli: list[str], image: str, count: int) -> list[tuple[int, 
 
 def report(options: argparse.Namespace) -> int:
     cli = shlex.split(options.docker)
-    image = inspect(cli, options.image)
+    image = inspect_image(cli, options.image)
     if image is None:
         raise SizeError(f"no image {options.image}: build it first (make docker-build)")
     total = int(image["Size"])
