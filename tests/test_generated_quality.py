@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from combinations import SUPPORTED
 from conftest import cookiecutter_defaults, find_python, run, uv_export
 
@@ -170,3 +171,18 @@ def test_lint_says_how_to_get_a_missing_hadolint(bake, tmp_path):
 
     assert result.returncode != 0
     assert "hadolint is missing: run make setup" in result.stderr
+
+
+def test_pre_commit_runs_the_tools_of_make_lint(bake):
+    project = bake({}).project_path
+    hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    entries = {hook["entry"] for hook in hooks}
+    lint = run(["make", "--no-print-directory", "--dry-run", "lint"], cwd=project).stdout
+
+    assert entries == {
+        ".venv/bin/ruff format --check",
+        ".venv/bin/ruff check",
+        ".venv/bin/mypy",
+        ".venv/bin/hadolint",
+    }
+    assert [entry for entry in entries if entry not in lint] == []  # make lint runs each one
