@@ -2,11 +2,13 @@
 
 It adds two filters:
 - `toml_string` quotes free text (name, description, author) for TOML files;
-- `validate_answers` validates the answers while cookiecutter renders them, before anything is
-written. hooks/pre_gen_project.py holds the rules; that hook alone would run
-too late for two cases: cookiecutter creates the project folder before
-running it, so a slug such as "a/b" leaves an empty "a/" behind after the
-cleanup, and cookiecutter prints its own traceback when a hook fails.
+- `validate_answers` validates the answers given so far while cookiecutter
+  renders them, before anything is written. cookiecutter.json applies it right
+  after each answer that has a rule (`__<answer>_is_valid`), so a bad first
+  answer stops the questions at once. hooks/pre_gen_project.py holds the rules;
+  that hook alone would run too late: cookiecutter creates the project folder
+  before running it, so a slug such as "a/b" leaves an empty "a/" behind after
+  the cleanup, and cookiecutter prints its own traceback when a hook fails.
 """
 
 import importlib.util
@@ -31,7 +33,7 @@ def load_pre_gen_hook() -> ModuleType:
 
 
 def validate_answers(answers: Mapping[str, object]) -> str:
-    """Return "ok" for valid answers; otherwise stop cookiecutter with every ERROR line."""
+    """Return "ok" if the answers given so far are valid; otherwise stop with their ERROR lines."""
     errors = load_pre_gen_hook().problems(dict(answers))
     if errors:
         # The exception a failing hook raises: cookiecutter prints just the

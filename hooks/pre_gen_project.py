@@ -9,10 +9,12 @@ per problem on stderr, exit status 1. No `assert`: `python -O` would skip it.
 
 cookiecutter creates the project folder before this hook runs, so
 local_extensions.py runs these same checks (it imports this file) while the
-answers are rendered, before anything exists on disk. This hook is the second
-line: it also guards generation with extensions or hooks disabled.
+answers are rendered, right after each answer that has a rule, before anything
+exists on disk. `problems` therefore checks only the answers given so far. This
+hook is the second line: it also guards generation with extensions disabled.
 """
 
+import difflib
 import json
 import keyword
 import re
@@ -32,7 +34,9 @@ PORT_RANGE = (1, 65535)
 # Below 1000 are system accounts on most distributions; 2**31 - 1 is the
 # largest ID every tool (and Kubernetes) accepts.
 UID_RANGE = (1000, 2_147_483_647)
-
+# PostgreSQL refuses role names that begin with "pg_"; a postgres project's
+# compose.yaml names its role after the slug.
+RESERVED_ROLE_PREFIX = "pg_"
 
 
 def rendered_answers() -> dict[str, object]:
@@ -76,16 +80,47 @@ def suggest_slug(text: str) -> str:
 
 def check_python_version(version: object) -> str | None:
     """Only versions with an official slim image and a tested lock are offered."""
-    if str(version) in SUPPORTED_PYTHON_VERSIONS:
-        return None
-    return f"it is not supported. Try: one of {', '.join(SUPPORTED_PYTHON_VERSIONS)}"
+    return check_choice(version, SUPPORTED_PYTHON_VERSIONS)
 
 
 def check_choice(value: object, choices: tuple[str, ...]) -> str | None:
-    """One of a fixed set of answers."""
+    """One of a fixed set of answers (a menu at the prompt; typed on the command line)."""
     if str(value) in choices:
         return None
-    return f"it must be one of: {', '.join(choices)}. Try: {choices[0]!r}"
+    return f"it must be one of: {', '.join(choices)}. Try: {nearest_choice(str(value), choices)!r}"
+
+
+def nearest_choice(text: str, choices: tuple[str, ...]) -> str:
+    """The valid answer closest to what was typed: `Postgres` -> `postgres`, `3.10` -> `3.11`.
+
+    Case and surrounding blanks are ignored first; then the closest spelling
+    wins (difflib), ties going to the choice listed first. Versions compare
+    by number, so `3.14` suggests `3.13`, not the first version listed.
+    """
+    typed = text.strip().casefold()
+    if re.fullmatch(r"\d+\.\d+", typed) and all(re.fullmatch(r"\d+\.\d+", c) for c in choices):
+        return min(choices, key=lambda choice: abs(version_number(choice) - version_number(typed)))
+    return max(choices, key=lambda c: difflib.SequenceMatcher(None, typed, c.casefold()).ratio())
+
+
+def version_number(text: str) -> int:
+    """The version as one number (3.12 -> 312), so versions compare by distance."""
+    major, minor = text.split(".")
+    return int(major) * 100 + int(minor)
+
+
+def check_role_name(slug: object, database: object) -> str | None:
+    """database=postgres: the slug becomes a PostgreSQL role, which must not begin with pg_."""
+    text = str(slug)
+    if str(database) != "postgres" or not text.startswith(RESERVED_ROLE_PREFIX):
+        return None
+    candidate = suggest_slug(text.removeprefix(RESERVED_ROLE_PREFIX))
+    if check_slug(candidate):
+        candidate = f"{candidate}_service"
+    return (
+        f"with database=postgres it names the PostgreSQL role, and PostgreSQL reserves "
+        f"role names that begin with {RESERVED_ROLE_PREFIX!r}. Try: {candidate!r}"
+    )
 
 
 def check_int_range(value: object, bounds: tuple[int, int], example: int) -> str | None:
@@ -100,22 +135,36 @@ def check_int_range(value: object, bounds: tuple[int, int], example: int) -> str
     return None
 
 
+# field: (the answers its rule reads, the rule). A rule runs once all the
+# answers it reads have been given, so an error is reported right after the
+# answer that completes it.
+RULES = {
+    "project_slug": (("project_slug",), check_slug),
+    "python_version": (("python_version",), check_python_version),
+    "http_port": (("http_port",), lambda port: check_int_range(port, PORT_RANGE, 8000)),
+    "runtime_uid": (("runtime_uid",), lambda uid: check_int_range(uid, UID_RANGE, 10001)),
+    "dependency_workflow": (
+        ("dependency_workflow",),
+        lambda workflow: check_choice(workflow, DEPENDENCY_WORKFLOWS),
+    ),
+    "runtime_flavor": (("runtime_flavor",), lambda flavor: check_choice(flavor, RUNTIME_FLAVORS)),
+    "database": (("database",), lambda database: check_choice(database, DATABASES)),
+}
+# Rules that read two answers, reported against the first of them.
+CROSS_RULES = [
+    ("project_slug", (("project_slug", "database"), check_role_name)),
+]
+
+
 def problems(answers: dict[str, object]) -> list[str]:
-    """Every invalid answer, as a ready-to-print message."""
-    checks = {
-        "project_slug": check_slug(answers["project_slug"]),
-        "python_version": check_python_version(answers["python_version"]),
-        "http_port": check_int_range(answers["http_port"], PORT_RANGE, 8000),
-        "runtime_uid": check_int_range(answers["runtime_uid"], UID_RANGE, 10001),
-        "runtime_flavor": check_choice(answers["runtime_flavor"], RUNTIME_FLAVORS),
-        "database": check_choice(answers["database"], DATABASES),
-        "dependency_workflow": check_choice(answers["dependency_workflow"], DEPENDENCY_WORKFLOWS),
-    }
-    return [
-        f"ERROR: {field} {str(answers[field])!r} is invalid: {message}"
-        for field, message in checks.items()
-        if message
-    ]
+    """Every invalid answer among those given so far, as a ready-to-print message."""
+    errors = []
+    for field, (reads, rule) in [*RULES.items(), *CROSS_RULES]:
+        if all(name in answers for name in reads):
+            message = rule(*(answers[name] for name in reads))
+            if message:
+                errors.append(f"ERROR: {field} {str(answers[field])!r} is invalid: {message}")
+    return errors
 
 
 def main() -> int:

@@ -77,15 +77,62 @@ UNSUPPORTED = [
     pytest.param({"project_slug": "_svc"}, "project_slug", id="slug:leading-underscore"),
     pytest.param({"project_slug": "a__b"}, "project_slug", id="slug:double-underscore"),
     pytest.param({"http_port": "08080"}, "http_port", id="port:leading-zero"),
-    pytest.param({"python_version": "3.9"}, "python_version", id="python:3.9"),
-    pytest.param({"python_version": "3.10"}, "python_version", id="python:3.10"),
-    pytest.param({"runtime_flavor": "alpine"}, "runtime_flavor", id="runtime:alpine"),
-    pytest.param({"database": "mysql"}, "database", id="db:mysql"),
-    pytest.param({"dependency_workflow": "poetry"}, "dependency_workflow", id="deps:poetry"),
+    pytest.param(
+        {"project_slug": "pg_orders", "database": "postgres"},
+        "project_slug",
+        id="slug:pg_-db:postgres",
+    ),
     pytest.param({"http_port": 0}, "http_port", id="port:0"),
     pytest.param({"http_port": 65536}, "http_port", id="port:65536"),
     pytest.param({"http_port": "80a"}, "http_port", id="port:not-a-number"),
     pytest.param({"runtime_uid": 0}, "runtime_uid", id="uid:root"),
     pytest.param({"runtime_uid": 999}, "runtime_uid", id="uid:system-range"),
     pytest.param({"runtime_uid": 2147483648}, "runtime_uid", id="uid:too-big"),
+]
+
+# Answers to a choice variable (a numbered menu at the prompt) that are not
+# among its choices, given on the command line: (overrides, the variable, its
+# choices, the nearest valid answer our rules suggest).
+UNSUPPORTED_CHOICES = [
+    pytest.param(
+        {"database": "Postgres"}, "database", ["none", "postgres"], "postgres", id="db:Postgres"
+    ),
+    pytest.param(
+        {"database": "mysql"}, "database", ["none", "postgres"], "postgres", id="db:mysql"
+    ),
+    pytest.param(
+        {"runtime_flavor": " minimal"},
+        "runtime_flavor",
+        ["slim", "minimal"],
+        "minimal",
+        id="runtime:space-minimal",
+    ),
+    pytest.param(
+        {"runtime_flavor": "alpine"},
+        "runtime_flavor",
+        ["slim", "minimal"],
+        "slim",
+        id="runtime:alpine",
+    ),
+    pytest.param(
+        {"dependency_workflow": "poetry"},
+        "dependency_workflow",
+        ["requirements", "uv"],
+        "requirements",
+        id="deps:poetry",
+    ),
+    pytest.param(
+        {"python_version": "3.10"},
+        "python_version",
+        ["3.12", "3.11", "3.13"],
+        "3.11",
+        id="python:3.10",
+    ),
+    pytest.param(
+        {"python_version": "3.14"},
+        "python_version",
+        ["3.12", "3.11", "3.13"],
+        "3.13",
+        id="python:3.14",
+    ),
 ]

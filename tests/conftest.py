@@ -15,8 +15,17 @@ sys.path.insert(0, str(TEMPLATE / "tools"))
 sys.path.insert(0, str(TEMPLATE))
 
 
-def cookiecutter_defaults() -> dict:
+def cookiecutter_json() -> dict:
+    """cookiecutter.json as written: a choice variable is the list of its choices."""
     return json.loads((TEMPLATE / "cookiecutter.json").read_text())
+
+
+def cookiecutter_defaults() -> dict:
+    """The answers --no-input gives: a choice variable's first choice is its default."""
+    return {
+        key: value[0] if isinstance(value, list) and not key.startswith("_") else value
+        for key, value in cookiecutter_json().items()
+    }
 
 
 def find_python(version: str) -> str:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TEMPLATE, cookiecutter_defaults
+from conftest import TEMPLATE, cookiecutter_defaults, cookiecutter_json
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.generate import generate_context
@@ -25,7 +25,8 @@ def rendered_context(**overrides) -> dict:
         context_file=str(TEMPLATE / "cookiecutter.json"), extra_context=overrides
     )
     # Skip the validating extension: these tests feed the hooks bad answers on purpose.
-    del context["cookiecutter"]["__answers_are_valid"]
+    for key in [k for k in context["cookiecutter"] if k.endswith(("_is_valid", "_are_valid"))]:
+        del context["cookiecutter"][key]
     context["cookiecutter"] = prompt_for_config(context, no_input=True)
     return context
 
@@ -120,12 +121,62 @@ def test_uid_range(pre_gen, value, ok):
     assert (pre_gen.check_int_range(value, pre_gen.UID_RANGE, 10001) is None) is ok
 
 
-def test_supported_python_versions_match_the_prompt(pre_gen):
-    defaults = cookiecutter_defaults()
-    question = defaults["__prompts__"]["python_version"]
+@pytest.mark.parametrize(
+    ("variable", "constant"),
+    [
+        ("python_version", "SUPPORTED_PYTHON_VERSIONS"),
+        ("dependency_workflow", "DEPENDENCY_WORKFLOWS"),
+        ("runtime_flavor", "RUNTIME_FLAVORS"),
+        ("database", "DATABASES"),
+    ],
+)
+def test_the_rules_accept_exactly_the_menus_choices(pre_gen, variable, constant):
+    assert sorted(getattr(pre_gen, constant)) == sorted(cookiecutter_json()[variable])
 
-    assert defaults["python_version"] in pre_gen.SUPPORTED_PYTHON_VERSIONS
-    assert all(version in question for version in pre_gen.SUPPORTED_PYTHON_VERSIONS)
+
+@pytest.mark.parametrize(
+    ("slug", "suggestion"),
+    [
+        ("pg_orders", "orders"),
+        ("pg_class", "class_service"),
+        ("pg_json", "json_service"),
+        ("pg_2fa", "service_2fa"),
+    ],
+)
+def test_pg_slug_is_refused_for_postgres_with_a_valid_suggestion(pre_gen, slug, suggestion):
+    (problem,) = pre_gen.problems({"project_slug": slug, "database": "postgres"})
+
+    assert problem.startswith(f"ERROR: project_slug {slug!r} is invalid: ")
+    assert "PostgreSQL reserves role names that begin with 'pg_'" in problem
+    assert problem.endswith(f"Try: {suggestion!r}")
+    assert pre_gen.problems({"project_slug": suggestion, "database": "postgres"}) == []
+
+
+def test_pg_slug_is_fine_without_a_database(pre_gen):
+    assert pre_gen.problems({"project_slug": "pg_orders", "database": "none"}) == []
+
+
+def test_rules_check_only_the_answers_given_so_far(pre_gen):
+    # The extension validates after each answer; later answers do not exist yet.
+    assert pre_gen.problems({"project_slug": "pg_orders"}) == []
+    assert pre_gen.problems({"project_slug": "class"})[0].startswith("ERROR: project_slug ")
+
+
+def test_each_rule_runs_right_after_its_answer():
+    """cookiecutter renders a `__<answer>_is_valid` key right after each free-text answer
+    with a rule (and one after the last choice), so a bad answer stops the questions."""
+    keys = list(cookiecutter_json())
+    checks = [k for k in keys if k.startswith("__") and k.endswith(("_is_valid", "_are_valid"))]
+
+    assert checks == [
+        "__project_slug_is_valid",
+        "__http_port_is_valid",
+        "__runtime_uid_is_valid",
+        "__answers_are_valid",
+    ]
+    for answer in ("project_slug", "http_port", "runtime_uid"):
+        assert keys[keys.index(answer) + 1] == f"__{answer}_is_valid"
+    assert keys.index("__answers_are_valid") == keys.index("database") + 1
 
 
 def test_main_prints_one_error_per_bad_answer_and_exits_1(tmp_path):

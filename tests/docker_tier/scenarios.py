@@ -15,7 +15,7 @@ from conftest import TEMPLATE, find_python, uv_export
 
 
 def default_python() -> str:
-    return json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
+    return json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"][0]
 
 
 @dataclass(frozen=True)

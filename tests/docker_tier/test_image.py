@@ -152,27 +152,33 @@ def test_9_unhashed_lock_fails_the_build(built, mutant):
     assert checks.build_failure_problems(result, "Hashes are required") == []
 
 
-def test_size_budget_holds_at_default_and_fails_below(built):
-    """`make size` in the generated project: zero at the default budget, non-zero below."""
-    item = built("default")
+@pytest.mark.parametrize("name", ["default", "runtime:minimal"])
+def test_size_budget_holds_at_default_and_fails_below(built, name):
+    """`make size` budgets the MB a project adds to its base: zero at the default budget,
+    non-zero (saying by how much) at 1 MB below the measurement."""
+    item = built(name)
     make = [
         "make",
         "--no-print-directory",
         "size",
         f"IMAGE={item.tag}",
         f"DOCKER={shlex.join(docker_cli())}",
+        f"SIZE_BASE_IMAGE={item.base}",
     ]
 
     within = subprocess.run(make, cwd=item.project, capture_output=True, text=True)
+    added = float(re.search(r"the project adds ([\d.]+) MB\.", within.stdout)[1])
+    below = round(added - 1, 1)
     over = subprocess.run(
-        [*make, "SIZE_BUDGET_MB=10"], cwd=item.project, capture_output=True, text=True
+        [*make, f"SIZE_BUDGET_MB={below:g}"], cwd=item.project, capture_output=True, text=True
     )
 
     assert within.returncode == 0, within.stdout + within.stderr
-    assert "OK: " in within.stdout
+    assert "OK: the project adds " in within.stdout
     assert "Largest installed packages" in within.stdout
+    assert 15 < added < 30, within.stdout  # the app and its packages, not the base
     assert over.returncode != 0
-    assert "is over the budget of 10 MB" in over.stdout
+    assert f"MB over the budget of {below:g} MB" in over.stdout, over.stdout
 
 
 def uv_files(tag: str) -> list[str]:

@@ -23,7 +23,8 @@ needs_database = pytest.mark.skipif(
 def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def test_readyz_is_503_with_a_reason_while_the_database_is_down(
