@@ -1,0 +1,84 @@
+"""`python -m app.migrate`, run as the image runs it: from an empty database to
+the newest revision, then again as a no-op, then the service is ready. Each
+test gets an empty schema of its own on the server named by TEST_DATABASE_URL."""
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg.conninfo import make_conninfo
+
+from app.config import Settings
+from app.main import create_app
+from tests.test_database import TEST_DATABASE_URL, needs_database, unreachable_database_url
+
+URL_VARIABLE = "{{ cookiecutter.__env_prefix }}DATABASE_URL"
+
+
+def migrate(database_url: str) -> subprocess.CompletedProcess[str]:
+    """The image's command, with the service's settings from the environment."""
+    environment = {**os.environ, URL_VARIABLE: database_url}
+    environment.pop("{{ cookiecutter.__env_prefix }}DATABASE_URL_FILE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "app.migrate"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def empty_database_url() -> Iterator[str]:
+    """A connection string whose only schema is a new, empty one."""
+    schema = f"test_{uuid.uuid4().hex}"
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield make_conninfo(TEST_DATABASE_URL, options=f"-c search_path={schema}")
+    finally:
+        with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def tables_and_revision(database_url: str) -> tuple[list[str], list[str]]:
+    with psycopg.connect(database_url) as connection:
+        tables = connection.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() ORDER BY table_name"
+        ).fetchall()
+        revisions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    return [name for (name,) in tables], [revision for (revision,) in revisions]
+
+
+@needs_database
+def test_migrations_apply_to_an_empty_database_then_again_as_a_no_op(
+    empty_database_url: str,
+) -> None:
+    first = migrate(empty_database_url)
+    assert first.returncode == 0, first.stderr
+    assert "Running upgrade  -> 0001" in first.stdout + first.stderr
+    assert tables_and_revision(empty_database_url) == (["alembic_version", "notes"], ["0001"])
+
+    again = migrate(empty_database_url)
+    assert again.returncode == 0, again.stderr
+    assert "Running upgrade" not in again.stdout + again.stderr
+    assert tables_and_revision(empty_database_url) == (["alembic_version", "notes"], ["0001"])
+
+    settings = Settings(_env_file=None, database_url=empty_database_url)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 200
+
+
+def test_migrate_without_a_database_fails_with_a_hint() -> None:
+    result = migrate(unreachable_database_url())
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("ERROR: cannot reach the database: ")
+    assert f"Try: check {URL_VARIABLE}" in result.stderr
