@@ -25,6 +25,9 @@ from app.config import get_settings
 from app.logging_config import logging_config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The PostgreSQL advisory lock that copies of this command take turns on
+# (app/migrations/env.py): any fixed number, the same in every copy.
+MIGRATION_LOCK = 7_420_613_001
 logger = logging.getLogger(__name__)
 
 

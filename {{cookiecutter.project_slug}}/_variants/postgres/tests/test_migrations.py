@@ -15,6 +15,7 @@ from psycopg.conninfo import make_conninfo
 
 from app.config import Settings
 from app.main import create_app
+from app.migrate import MIGRATION_LOCK
 from tests.test_database import TEST_DATABASE_URL, needs_database, unreachable_database_url
 
 URL_VARIABLE = "{{ cookiecutter.__env_prefix }}DATABASE_URL"
@@ -74,6 +75,29 @@ def test_migrations_apply_to_an_empty_database_then_again_as_a_no_op(
     settings = Settings(_env_file=None, database_url=empty_database_url)
     with TestClient(create_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
+
+
+@needs_database
+def test_a_second_copy_waits_for_the_first(empty_database_url: str) -> None:
+    """Pods that start together take turns: while the lock is held (here by the
+    test, as by a first copy), another copy waits, then finishes."""
+    with psycopg.connect(empty_database_url, autocommit=True) as first_copy:
+        first_copy.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        environment = {**os.environ, URL_VARIABLE: empty_database_url}
+        second_copy = subprocess.Popen(
+            [sys.executable, "-m", "app.migrate"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with pytest.raises(subprocess.TimeoutExpired):
+            second_copy.wait(timeout=3)
+        first_copy.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        _, errors = second_copy.communicate(timeout=60)
+
+    assert second_copy.returncode == 0, errors
+    assert tables_and_revision(empty_database_url) == (["alembic_version", "notes"], ["0001"])
 
 
 def test_migrate_without_a_database_fails_with_a_hint() -> None:

@@ -12,9 +12,7 @@ from psycopg.rows import TupleRow
 from sqlalchemy import create_engine, pool, text
 
 from app.config import get_settings
-
-# Any fixed number: every copy of the migrations waits for the same lock.
-MIGRATION_LOCK = 7_420_613_001
+from app.migrate import MIGRATION_LOCK
 
 
 def connect() -> psycopg.Connection[TupleRow]:
