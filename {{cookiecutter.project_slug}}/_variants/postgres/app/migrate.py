@@ -28,7 +28,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The PostgreSQL advisory lock that copies of this command take turns on
 # (app/migrations/env.py): any fixed number, the same in every copy.
 MIGRATION_LOCK = 7_420_613_001
-logger = logging.getLogger(__name__)
+# Not __name__: run as `python -m app.migrate` that is "__main__", outside the
+# "app" logger that the logging configuration routes.
+logger = logging.getLogger("app.migrate")
 
 
 def alembic_config() -> Config:

@@ -70,6 +70,7 @@ def test_migrations_apply_to_an_empty_database_then_again_as_a_no_op(
     again = migrate(empty_database_url)
     assert again.returncode == 0, again.stderr
     assert "Running upgrade" not in again.stdout + again.stderr
+    assert "database schema is up to date" in again.stdout
     assert tables_and_revision(empty_database_url) == (["alembic_version", "notes"], ["0001"])
 
     settings = Settings(_env_file=None, database_url=empty_database_url)
