@@ -28,8 +28,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The PostgreSQL advisory lock that copies of this command take turns on
 # (app/migrations/env.py): any fixed number, the same in every copy.
 MIGRATION_LOCK = 7_420_613_001
-# Not __name__: run as `python -m app.migrate` that is "__main__", outside the
-# "app" logger that the logging configuration routes.
+# Not __name__, which is "__main__" under `python -m app.migrate`: a logger
+# outside "app", which the logging configuration does not route.
 logger = logging.getLogger("app.migrate")
 
 
@@ -45,7 +45,7 @@ def main() -> int:
     try:
         settings = get_settings()
     except ValidationError as error:
-        print(f"ERROR: invalid settings: {error}", file=sys.stderr)
+        print(f"ERROR: invalid settings: {error}. Try: fix the ones named.", file=sys.stderr)
         return 1
     logging.config.dictConfig(logging_config(settings.log_level))
     # Alembic reports each revision it applies on its own logger: route it like
