@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,10 +22,11 @@ from tests.test_database import TEST_DATABASE_URL, needs_database, unreachable_d
 URL_VARIABLE = "{{ cookiecutter.__env_prefix }}DATABASE_URL"
 
 
-def migrate(database_url: str) -> subprocess.CompletedProcess[str]:
+def migrate(database_url: str, **settings: str) -> subprocess.CompletedProcess[str]:
     """The image's command, with the service's settings from the environment."""
     environment = {**os.environ, URL_VARIABLE: database_url}
-    environment.pop("{{ cookiecutter.__env_prefix }}DATABASE_URL_FILE", None)
+    environment.pop(f"{URL_VARIABLE}_FILE", None)
+    environment.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "app.migrate"],
         env=environment,
@@ -107,3 +109,14 @@ def test_migrate_without_a_database_fails_with_a_hint() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("ERROR: cannot reach the database: ")
     assert f"Try: check {URL_VARIABLE}" in result.stderr
+
+
+def test_migrate_with_invalid_settings_fails_with_a_hint(tmp_path: Path) -> None:
+    url_file = tmp_path / "url"
+    url_file.write_text("postgresql://db/app", encoding="utf-8")
+
+    result = migrate("postgresql://db/other", **{f"{URL_VARIABLE}_FILE": str(url_file)})
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("ERROR: invalid settings: ")
+    assert "not both" in result.stderr
