@@ -27,11 +27,15 @@ REPLACE_WHEN: list[tuple[dict[str, str], dict[str, str]]] = [
     (
         {"database": "postgres"},
         {
+            "alembic.ini": "postgres/alembic.ini",
+            "app/migrate.py": "postgres/app/migrate.py",
+            "app/migrations": "postgres/app/migrations",
             "app/resources.py": "postgres/app/resources.py",
             "compose.yaml": "postgres/compose.yaml",
             "docker/build-packages.txt": "postgres/docker/build-packages.txt",
             "docker/runtime-packages.txt": "postgres/docker/runtime-packages.txt",
             "tests/test_database.py": "postgres/tests/test_database.py",
+            "tests/test_migrations.py": "postgres/tests/test_migrations.py",
         },
     ),
     (

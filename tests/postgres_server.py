@@ -91,6 +91,19 @@ class PostgresServer:
         )
         return self
 
+    def query(self, sql: str) -> str:
+        """Run one statement with psql: its rows, one per line, columns joined by `|`."""
+        result = subprocess.run(
+            [str(self.bin / "psql"), self.url, "--tuples-only", "--no-align", "--command", sql],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed: {result.stderr}")
+        return result.stdout.strip()
+
     def stop(self) -> None:
         self._run("pg_ctl", "--pgdata", str(self.data), "--mode", "fast", "--wait", "stop")
 

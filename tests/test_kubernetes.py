@@ -44,12 +44,13 @@ COMBINATIONS = {
     "db:postgres": {"database": "postgres"},
 }
 # checkov takes seconds per run: it sees the combinations that change what it
-# checks (UID, port, name length), with the failures each must have.
+# checks (UID, port, name length, database), with the failures each must have.
 CHECKOV_EXPECTED_FAILURES: dict[str, set[str]] = {
     "default": set(),
     "port:65535-uid:max": set(),
     "port:1-uid:1000": {"CKV_K8S_40"},
     "slug:40-chars": set(),
+    "db:postgres": set(),  # the migrate init container and the Secret volume
 }
 # The checks this suite relies on checkov for: they must have run and passed.
 CHECKOV_MUST_PASS = {
@@ -200,11 +201,16 @@ def test_pod_runs_as_the_images_user_under_the_restricted_profile(projects, name
         "capabilities": {"drop": ["ALL"]},
     }
     assert all("hostPort" not in port for port in container["ports"])
-    # /tmp is the only writable path: a bounded in-memory emptyDir.
-    [volume] = pod["volumes"]
+    # /tmp is the only writable path: a bounded in-memory emptyDir. Any other
+    # volume is a Secret, mounted read-only.
+    [volume, *secrets] = pod["volumes"]
     assert volume["emptyDir"]["medium"] == "Memory"
     assert volume["emptyDir"]["sizeLimit"]
-    assert container["volumeMounts"] == [{"name": volume["name"], "mountPath": "/tmp"}]
+    assert container["volumeMounts"][0] == {"name": volume["name"], "mountPath": "/tmp"}
+    assert all(set(secret) == {"name", "secret"} for secret in secrets), secrets
+    assert [(mount["name"], mount.get("readOnly")) for mount in container["volumeMounts"][1:]] == [
+        (secret["name"], True) for secret in secrets
+    ]
     assert (
         documents["Namespace"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
         == "restricted"
@@ -238,25 +244,25 @@ def test_ports_and_probes_follow_the_dockerfile(projects, name):
 
 
 def settings_variables(app: Path) -> set[str]:
-    """Every environment variable a pydantic-settings class under app/ reads."""
-    variables = set()
-    for module in app.rglob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text())):
-            bases = [ast.unparse(base) for base in getattr(node, "bases", [])]
-            if not isinstance(node, ast.ClassDef) or "BaseSettings" not in bases:
-                continue
-            [prefix] = [
-                keyword.value.value
-                for call in ast.walk(node)
-                if isinstance(call, ast.Call)
-                for keyword in call.keywords
-                if keyword.arg == "env_prefix"
-            ]
-            variables |= {
-                prefix + statement.target.id.upper()
-                for statement in node.body
-                if isinstance(statement, ast.AnnAssign) and statement.target.id != "model_config"
-            }
+    """Every environment variable the app's Settings reads: config.py's prefix
+    with each field of Settings and of the settings classes it extends
+    (ResourceSettings in app/resources.py), found by name under app/."""
+    prefix = re.search(r'env_prefix="([A-Z0-9_]+)"', (app / "config.py").read_text())[1]
+    classes = {
+        node.name: node
+        for module in app.rglob("*.py")
+        for node in ast.walk(ast.parse(module.read_text()))
+        if isinstance(node, ast.ClassDef)
+    }
+    variables, pending = set(), ["Settings"]
+    while pending:
+        node = classes[pending.pop()]
+        pending += [ast.unparse(base) for base in node.bases if ast.unparse(base) in classes]
+        variables |= {
+            prefix + statement.target.id.upper()
+            for statement in node.body
+            if isinstance(statement, ast.AnnAssign) and statement.target.id != "model_config"
+        }
     return variables
 
 
@@ -264,9 +270,34 @@ def settings_variables(app: Path) -> set[str]:
 def test_environment_sets_only_settings_the_app_has(projects, name):
     """pydantic-settings ignores unknown variables: a typo would be silent."""
     settings = settings_variables(projects[name] / "app")
-    container = app_container(load_manifests(projects[name]))
+    pod = pod_spec(load_manifests(projects[name]))
 
-    assert set(container_env(container)) <= settings
+    assert any(variable.endswith("_PORT") for variable in settings), settings  # parsed
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        assert set(container_env(container)) <= settings, container["name"]
+
+
+def test_postgres_pods_migrate_first_and_read_the_url_from_a_secret(projects):
+    documents = load_manifests(projects["db:postgres"])
+    pod = pod_spec(documents)
+    container = app_container(documents)
+    [migrate] = pod["initContainers"]
+    [secret] = [volume for volume in pod["volumes"] if "secret" in volume]
+    [item] = secret["secret"]["items"]
+
+    assert migrate["command"] == ["python", "-m", "app.migrate"]
+    # The same image, restrictions and resources as the service itself.
+    for key in ("image", "imagePullPolicy", "securityContext", "resources"):
+        assert migrate[key] == container[key], key
+    assert secret["secret"]["secretName"] == "my-service-database"
+    assert item["key"] == "url"
+    for each in (migrate, container):
+        environment = container_env(each)
+        [mount] = [m for m in each["volumeMounts"] if m["name"] == secret["name"]]
+        assert mount["readOnly"] is True
+        assert environment["MY_SERVICE_DATABASE_URL_FILE"] == f"{mount['mountPath']}/{item['path']}"
+        assert "MY_SERVICE_DATABASE_URL" not in environment  # no password in a manifest
+    assert "initContainers" not in pod_spec(load_manifests(projects["default"]))
 
 
 @combination

@@ -11,14 +11,17 @@ from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from app.resources import ResourceSettings
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["json", "text"]
 
 
-class Settings(BaseSettings):
-    """Runtime configuration of the service."""
+class Settings(ResourceSettings):
+    """Runtime configuration of the service, including its resources' settings
+    (ResourceSettings in app/resources.py): one prefix, one `.env`, one object."""
 
     model_config = SettingsConfigDict(
         env_prefix="{{ cookiecutter.__env_prefix }}",

@@ -11,6 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pydantic_settings import BaseSettings
+
+
+class ResourceSettings(BaseSettings):
+    """Settings of the resources below (none yet). They are fields of the app's
+    Settings (app/config.py), which reads them with the same prefix."""
 
 
 @asynccontextmanager
