@@ -34,9 +34,6 @@ PORT_RANGE = (1, 65535)
 # Below 1000 are system accounts on most distributions; 2**31 - 1 is the
 # largest ID every tool (and Kubernetes) accepts.
 UID_RANGE = (1000, 2_147_483_647)
-# PostgreSQL refuses role names that begin with "pg_"; a postgres project's
-# compose.yaml names its role after the slug.
-RESERVED_ROLE_PREFIX = "pg_"
 
 
 def rendered_answers() -> dict[str, object]:
@@ -109,20 +106,6 @@ def version_number(text: str) -> int:
     return int(major) * 100 + int(minor)
 
 
-def check_role_name(slug: object, database: object) -> str | None:
-    """database=postgres: the slug becomes a PostgreSQL role, which must not begin with pg_."""
-    text = str(slug)
-    if str(database) != "postgres" or not text.startswith(RESERVED_ROLE_PREFIX):
-        return None
-    candidate = suggest_slug(text.removeprefix(RESERVED_ROLE_PREFIX))
-    if check_slug(candidate):
-        candidate = f"{candidate}_service"
-    return (
-        f"with database=postgres it names the PostgreSQL role, and PostgreSQL reserves "
-        f"role names that begin with {RESERVED_ROLE_PREFIX!r}. Try: {candidate!r}"
-    )
-
-
 def check_int_range(value: object, bounds: tuple[int, int], example: int) -> str | None:
     """Whole numbers only (as typed at the prompt or given as JSON), within bounds."""
     low, high = bounds
@@ -150,16 +133,12 @@ RULES = {
     "runtime_flavor": (("runtime_flavor",), lambda flavor: check_choice(flavor, RUNTIME_FLAVORS)),
     "database": (("database",), lambda database: check_choice(database, DATABASES)),
 }
-# Rules that read two answers, reported against the first of them.
-CROSS_RULES = [
-    ("project_slug", (("project_slug", "database"), check_role_name)),
-]
 
 
 def problems(answers: dict[str, object]) -> list[str]:
     """Every invalid answer among those given so far, as a ready-to-print message."""
     errors = []
-    for field, (reads, rule) in [*RULES.items(), *CROSS_RULES]:
+    for field, (reads, rule) in RULES.items():
         if all(name in answers for name in reads):
             message = rule(*(answers[name] for name in reads))
             if message:

@@ -77,11 +77,6 @@ UNSUPPORTED = [
     pytest.param({"project_slug": "_svc"}, "project_slug", id="slug:leading-underscore"),
     pytest.param({"project_slug": "a__b"}, "project_slug", id="slug:double-underscore"),
     pytest.param({"http_port": "08080"}, "http_port", id="port:leading-zero"),
-    pytest.param(
-        {"project_slug": "pg_orders", "database": "postgres"},
-        "project_slug",
-        id="slug:pg_-db:postgres",
-    ),
     pytest.param({"http_port": 0}, "http_port", id="port:0"),
     pytest.param({"http_port": 65536}, "http_port", id="port:65536"),
     pytest.param({"http_port": "80a"}, "http_port", id="port:not-a-number"),
