@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
+TOOLS = Path(__file__).resolve().parent / "support"
 
 
 def _load(name: str):
-    """Import tools/<name>.py by path (the tools folder is not a package)."""
+    """Import tests/support/<name>.py by path (the folder is not a package)."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
