@@ -70,20 +70,6 @@ from standin_cpython import (
 )
 from standin_rootfs import rootfs_tarball
 
-# The helpers above are part of this module's interface too (bench, tests).
-__all__ = [
-    "StandInError",
-    "StandInUnavailable",
-    "docker_cli",
-    "ensure_python_image",
-    "image_exists",
-    "image_labels",
-    "official_name",
-    "standin_key",
-    "standin_name",
-    "try_pull",
-]
-
 # --------------------------------------------------------------------------
 # Constants (change one of them, or any stand-in module, and every cached
 # stand-in is rebuilt: their content is part of the stand-in key).
@@ -332,25 +318,42 @@ def _image_id(ref: str) -> str | None:
 
 
 def _build_slim(
-    version: str, src: Path, tag: str, key: str, *, refresh_rootfs: bool = False
+    version: str,
+    src: Path,
+    tag: str,
+    key: str,
+    *,
+    refresh_rootfs: bool = False,
+    patch: str | None = None,
+    machine: str | None = None,
+    origin: str = "from pyenv",
+    rewrites: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Root filesystem + CPython, verified in a chroot, then ``docker import``-ed."""
-    patch = src.name
+    """Root filesystem + CPython, verified in a chroot, then ``docker import``-ed.
+
+    ``src`` is an installed CPython prefix (pyenv's, or a cross build's
+    ``DESTDIR/usr/local``); ``machine`` the architecture of a foreign stand-in
+    (its binaries are already stripped, and run under QEMU); ``rewrites``
+    further text replacements, e.g. a cross compiler's name in sysconfig.
+    """
+    patch = patch or src.name
+    platform = {"aarch64": "linux/arm64"}.get(machine or "")
     # A forced rebuild also refreshes the Debian packages, once per process
     # (so "--all --rebuild" runs debootstrap once, not three times).
     global _rootfs_refreshed
     refresh = refresh_rootfs and not _rootfs_refreshed
-    tarball = rootfs_tarball(refresh=refresh)
+    tarball = rootfs_tarball(refresh=refresh, machine=machine)
     _rootfs_refreshed = _rootfs_refreshed or refresh
-    with _workdir(f"python{version}-") as work:
+    with _workdir(f"python{version}-", machine) as work:
         root = work / "rootfs"
         root.mkdir()
         _run(["tar", "--numeric-owner", "-C", str(root), "-xpf", str(tarball)])
         _install_cpython(root, src, version)
         local = root / PREFIX.lstrip("/")
-        stripped = _strip_binaries(local)
-        rewritten = _rewrite_prefix(local, str(src), _build_dir_of(src, version))
-        _log(f"stripped {stripped} ELF files; rewrote the pyenv prefix in {len(rewritten)} files")
+        stripped = 0 if machine else _strip_binaries(local)
+        build_dir = _build_dir_of(src, version)
+        rewritten = _rewrite_prefix(local, str(src), build_dir, rewrites)
+        _log(f"stripped {stripped} ELF files; rewrote the build paths in {len(rewritten)} files")
         _finish_in_chroot(root, version)
 
         leftovers = _rewrite_prefix(local, str(src), None)  # should be a no-op now
@@ -359,7 +362,7 @@ def _build_slim(
 
         description = (
             f"local stand-in for {official_name(version, 'slim')} "
-            f"(CPython {patch} from pyenv on Debian {SUITE})"
+            f"(CPython {patch} {origin} on Debian {SUITE})"
         )
         changes = [
             "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -369,7 +372,7 @@ def _build_slim(
             f"LABEL {KEY_LABEL}={key}",
             f'LABEL {STANDIN_LABEL}="{description}"',
         ]
-        import_cmd = [*docker_cli(), "import"]
+        import_cmd = [*docker_cli(), "import", *(["--platform", platform] if platform else [])]
         for change in changes:
             import_cmd += ["--change", change]
         import_cmd += ["-", tag]
@@ -398,6 +401,7 @@ def _build_slim(
             *docker_cli(),
             "run",
             "--rm",
+            *(["--platform", platform] if platform else []),
             "--network",
             "none",
             tag,

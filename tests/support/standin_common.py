@@ -132,6 +132,7 @@ def _run(
     env: dict[str, str] | None = None,
     input: bytes | None = None,
     timeout: float | None = None,
+    cwd: Path | None = None,
 ) -> str:
     """Run a command, capture its output, and fail loudly with its tail.
 
@@ -142,6 +143,7 @@ def _run(
         proc = subprocess.run(
             list(cmd),
             env=env,
+            cwd=cwd,
             input=input,
             timeout=timeout,
             stdout=subprocess.PIPE,
@@ -196,18 +198,25 @@ def try_pull(ref: str, timeout: float = PULL_TIMEOUT) -> bool:
 
 
 @contextlib.contextmanager
-def _workdir(prefix: str) -> Iterator[Path]:
+def _workdir(prefix: str, machine: str | None = None) -> Iterator[Path]:
     """Scratch directory on the cache filesystem, removed afterwards.
 
     We never mount anything inside it, so removing it cannot touch the host.
+    A foreign architecture's builds have their own scratch root (and lock):
+    a long cross build must not hold up, or be cleaned away by, the others.
     """
-    work_root = cache_dir() / "work"
+    work_root = scratch_root(machine)
     work_root.mkdir(exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=work_root))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def scratch_root(machine: str | None = None) -> Path:
+    """Where builds for ``machine`` (None: this machine) keep their scratch directories."""
+    return cache_dir() / ("work" if machine in (None, os.uname().machine) else f"work-{machine}")
 
 
 def _chroot(root: Path, *cmd: str) -> str:

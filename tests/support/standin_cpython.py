@@ -10,6 +10,7 @@ import fnmatch
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from standin_common import (
@@ -128,7 +129,12 @@ def _strip_binaries(prefix_dir: Path) -> int:
     return len(elf_files)
 
 
-def _rewrite_prefix(prefix_dir: Path, old_prefix: str, build_dir: str | None) -> list[str]:
+def _rewrite_prefix(
+    prefix_dir: Path,
+    old_prefix: str,
+    build_dir: str | None,
+    extra: Sequence[tuple[str, str]] = (),
+) -> list[str]:
     """Replace the pyenv prefix by /usr/local in every text file (and shebang).
 
     Covers ``_sysconfigdata_*.py`` (setuptools reads INCLUDEPY/LIBDIR from it),
@@ -139,7 +145,8 @@ def _rewrite_prefix(prefix_dir: Path, old_prefix: str, build_dir: str | None) ->
     directory that does not exist in the image, and ldconfig finds libpython.
     Returns the rewritten paths (relative to the prefix) for the log.
     """
-    replacements = [(old_prefix.encode(), PREFIX.encode())]
+    replacements = [(old.encode(), new.encode()) for old, new in extra]
+    replacements.append((old_prefix.encode(), PREFIX.encode()))
     if build_dir:
         replacements.append((build_dir.encode(), OFFICIAL_SRCDIR.encode()))
     rewritten = []

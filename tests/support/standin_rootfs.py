@@ -27,21 +27,32 @@ from standin_common import (
     cache_dir,
 )
 
+#: Debian's architecture names for ``uname -m`` ones.
+DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
-def rootfs_tarball(*, refresh: bool = False) -> Path:
+
+def rootfs_tarball(
+    *, refresh: bool = False, machine: str | None = None, extra_packages: tuple[str, ...] = ()
+) -> Path:
     """Cached Debian root filesystem tarball, made with debootstrap on first use.
 
-    Keyed by suite, package list and recipe number (not by this whole file) so
-    that editing the CPython part does not cost another debootstrap.
-    ``refresh=True`` makes a new one (newer Debian updates).
+    Keyed by suite, architecture, package list and recipe number (not by this
+    whole file) so that editing the CPython part does not cost another
+    debootstrap. ``refresh=True`` makes a new one (newer Debian updates).
+    ``machine`` (``uname -m`` style) other than this machine's makes a foreign
+    root, which runs under QEMU through binfmt; ``extra_packages`` are
+    installed too (the arm64 cross-compiler's sysroot needs the -dev packages).
     """
-    arch = os.uname().machine
+    arch = machine or os.uname().machine
+    packages = ROOTFS_PACKAGES + tuple(extra_packages)
     key = hashlib.sha256(
-        f"{SUITE}|{arch}|{','.join(ROOTFS_PACKAGES)}|{ROOTFS_RECIPE}".encode()
+        f"{SUITE}|{arch}|{','.join(packages)}|{ROOTFS_RECIPE}".encode()
     ).hexdigest()[:16]
     rootfs_dir = cache_dir() / "rootfs"
     rootfs_dir.mkdir(exist_ok=True)
-    tarball = rootfs_dir / f"{SUITE}-{arch}-{key}.tar"
+    # A sysroot (extra packages) is cached beside the plain root, not instead of it.
+    stem = f"{SUITE}-{arch}" + ("-sysroot" if extra_packages else "")
+    tarball = rootfs_dir / f"{stem}-{key}.tar"
     if tarball.exists() and not refresh:
         return tarball
     if shutil.which("debootstrap") is None:
@@ -53,14 +64,15 @@ def rootfs_tarball(*, refresh: bool = False) -> Path:
 
     started = time.monotonic()
     _log(f"debootstrap {SUITE} (minbase) into the cache; takes a minute or two ...")
-    with _workdir("rootfs-") as work:
+    with _workdir("rootfs-", machine) as work:
         root = work / "rootfs"
         # No mirror argument: debootstrap's default mirror is the right one.
         _run(
             [
                 "debootstrap",
+                f"--arch={DEBIAN_ARCH.get(arch, arch)}",
                 "--variant=minbase",
-                f"--include={','.join(ROOTFS_PACKAGES)}",
+                f"--include={','.join(packages)}",
                 SUITE,
                 str(root),
             ]
@@ -77,8 +89,8 @@ def rootfs_tarball(*, refresh: bool = False) -> Path:
         _run(["tar", "--numeric-owner", "-C", str(root), "-cpf", str(tmp), "."])
         tmp.rename(tarball)
     # Older recipes' tarballs are dead weight now.
-    for stale in rootfs_dir.glob(f"{SUITE}-{arch}-*.tar"):
-        if stale != tarball:
+    for stale in rootfs_dir.glob(f"{stem}-*.tar"):
+        if stale != tarball and len(stale.name) == len(tarball.name):
             stale.unlink()
     _log(f"root filesystem cached as {tarball} ({time.monotonic() - started:.0f} s)")
     return tarball
