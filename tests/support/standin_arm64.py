@@ -200,6 +200,7 @@ def cross_build(source: Path) -> tuple[Path, list[tuple[str, str]]]:
             sysroot = work / "sysroot"
             sysroot.mkdir()
             _run(["tar", "--numeric-owner", "-C", str(sysroot), "-xpf", str(sysroot_tar)])
+            _relative_library_links(sysroot)
             _run(["tar", "-C", str(work), "-xf", str(source)])
             (src_dir,) = [p for p in work.iterdir() if p.name.startswith("Python-")]
             build = work / "build"
@@ -222,7 +223,7 @@ def cross_build(source: Path) -> tuple[Path, list[tuple[str, str]]]:
             _run(["make", "install", f"DESTDIR={destdir}"], env=env, cwd=build)
             # Paths of this scratch build that sysconfig recorded, and where
             # the official image has them.
-            rewrites = _cross_rewrites(sysroot, src_dir)
+            rewrites = _cross_rewrites(sysroot, src_dir, build_python)
             (destdir / "rewrites").write_text("".join(f"{old}\t{new}\n" for old, new in rewrites))
             tmp = done.with_suffix(".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
@@ -233,6 +234,21 @@ def cross_build(source: Path) -> tuple[Path, list[tuple[str, str]]]:
         tuple(line.split("\t", 1)) for line in (done / "rewrites").read_text().splitlines() if line
     ]
     return done / "usr" / "local", rewrites
+
+
+def _relative_library_links(sysroot: Path) -> None:
+    """Make the sysroot's absolute library links point inside it.
+
+    Debian links some development names absolutely (libtinfo.so ->
+    /lib/aarch64-linux-gnu/libtinfo.so.6); seen from the host they dangle,
+    and the linker silently takes the static archive, which cannot go into a
+    shared extension module (curses and readline would fail to build).
+    """
+    for link in (sysroot / "usr" / "lib").rglob("*"):
+        if link.is_symlink() and os.readlink(link).startswith("/"):
+            target = sysroot / os.readlink(link).lstrip("/")
+            link.unlink()
+            link.symlink_to(os.path.relpath(target, link.parent))
 
 
 def _cross_env(sysroot: Path) -> dict[str, str]:
@@ -246,15 +262,20 @@ def _cross_env(sysroot: Path) -> dict[str, str]:
     }
 
 
-def _cross_rewrites(sysroot: Path, src_dir: Path) -> list[tuple[str, str]]:
-    """Cross tool names become the image's own (longest first, so none is cut)."""
+def _cross_rewrites(sysroot: Path, src_dir: Path, build_python: Path) -> list[tuple[str, str]]:
+    """Host paths and cross tool names in sysconfig become the image's own.
+
+    Longest first, so that no replacement cuts another one short.
+    """
     return [
         (f"{TRIPLET}-gcc --sysroot={sysroot}", "gcc"),
         (f"{TRIPLET}-g++ --sysroot={sysroot}", "g++"),
         (f"--sysroot={sysroot}", ""),
+        (str(sysroot), ""),
         (f"{TRIPLET}-readelf", "readelf"),
         (f"{TRIPLET}-ar", "ar"),
         (str(src_dir), "/usr/src/python"),
+        (str(build_python), f"/usr/local/bin/python{VERSION}"),
     ]
 
 
