@@ -201,6 +201,7 @@ def cross_build(source: Path) -> tuple[Path, list[tuple[str, str]]]:
             sysroot.mkdir()
             _run(["tar", "--numeric-owner", "-C", str(sysroot), "-xpf", str(sysroot_tar)])
             _relative_library_links(sysroot)
+            _libffi_headers_where_configure_looks(sysroot)
             _run(["tar", "-C", str(work), "-xf", str(source)])
             (src_dir,) = [p for p in work.iterdir() if p.name.startswith("Python-")]
             build = work / "build"
@@ -249,6 +250,18 @@ def _relative_library_links(sysroot: Path) -> None:
             target = sysroot / os.readlink(link).lstrip("/")
             link.unlink()
             link.symlink_to(os.path.relpath(target, link.parent))
+
+
+def _libffi_headers_where_configure_looks(sysroot: Path) -> None:
+    """Link ffi.h into the sysroot's plain include directory.
+
+    Debian keeps it in include/aarch64-linux-gnu/. Natively pkg-config's
+    answer (/usr/include) is a system directory and dropped, so setup.py
+    searches the multiarch one; with a sysroot the answer is kept, ffi.h is
+    not there, and _ctypes is built without libffi (undefined ffi_type_void).
+    """
+    for name in ("ffi.h", "ffitarget.h"):
+        (sysroot / "usr" / "include" / name).symlink_to(f"{TRIPLET}/{name}")
 
 
 def _cross_env(sysroot: Path) -> dict[str, str]:
