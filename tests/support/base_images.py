@@ -59,6 +59,7 @@ from standin_common import (
     docker_cli,
     image_exists,
     image_labels,
+    import_rootfs,
     try_pull,
 )
 from standin_cpython import (
@@ -372,28 +373,7 @@ def _build_slim(
             f"LABEL {KEY_LABEL}={key}",
             f'LABEL {STANDIN_LABEL}="{description}"',
         ]
-        import_cmd = [*docker_cli(), "import", *(["--platform", platform] if platform else [])]
-        for change in changes:
-            import_cmd += ["--change", change]
-        import_cmd += ["-", tag]
-        # /dev, /proc and /sys are provided by the container runtime.
-        tar_cmd = [
-            "tar",
-            "--numeric-owner",
-            "-C",
-            str(root),
-            "-cf",
-            "-",
-            "--exclude=./dev/*",
-            "--exclude=./proc/*",
-            "--exclude=./sys/*",
-            ".",
-        ]
-        with subprocess.Popen(tar_cmd, stdout=subprocess.PIPE) as tar:
-            imported = subprocess.run(import_cmd, stdin=tar.stdout, capture_output=True, text=True)
-            tar.stdout.close()
-        if tar.returncode != 0 or imported.returncode != 0:
-            raise StandInError(f"docker import of {tag} failed: {imported.stderr.strip()}")
+        import_rootfs(root, tag, changes, platform)
 
     # Last check through Docker itself, the way the tests will use the image.
     out = _run(

@@ -222,3 +222,38 @@ def scratch_root(machine: str | None = None) -> Path:
 def _chroot(root: Path, *cmd: str) -> str:
     """Run a command inside the root filesystem with a clean environment."""
     return _run(["chroot", str(root), *cmd], env=CHROOT_ENV)
+
+
+def import_rootfs(root: Path, tag: str, changes: Sequence[str], platform: str | None) -> None:
+    """Make the root file system an image; ``changes`` are Dockerfile lines (ENV, CMD ...).
+
+    ``docker import`` for this machine's architecture. Its ``--platform`` is
+    ignored by engines without experimental features, so a foreign root is
+    built FROM scratch by BuildKit instead, which records the architecture
+    that ``FROM --platform`` and ``docker run --platform`` look for.
+    """
+    # /dev, /proc and /sys are provided by the container runtime.
+    excludes = ["--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*"]
+    if platform:
+        # The build context sits beside the root, in the same scratch directory.
+        context = root.parent / "context"
+        context.mkdir()
+        tarball = context / "rootfs.tar"
+        _run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tarball), *excludes, "."])
+        (context / "Dockerfile").write_text(
+            "\n".join(["FROM scratch", "ADD rootfs.tar /", *changes, ""])
+        )
+        build = [*docker_cli(), "build", "--quiet", "--platform", platform, "--tag", tag]
+        _run([*build, str(context)], env={**os.environ, "DOCKER_BUILDKIT": "1"})
+        return
+    tar_cmd = ["tar", "--numeric-owner", "-C", str(root), "-cf", "-", *excludes, "."]
+    import_cmd = [*docker_cli(), "import"]
+    for change in changes:
+        import_cmd += ["--change", change]
+    with subprocess.Popen(tar_cmd, stdout=subprocess.PIPE) as tar:
+        imported = subprocess.run(
+            [*import_cmd, "-", tag], stdin=tar.stdout, capture_output=True, text=True
+        )
+        tar.stdout.close()
+    if tar.returncode != 0 or imported.returncode != 0:
+        raise StandInError(f"docker import of {tag} failed: {imported.stderr.strip()}")
