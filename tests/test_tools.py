@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
+TOOLS = Path(__file__).resolve().parent / "support"
 
 
 def _load(name: str):
-    """Import tools/<name>.py by path (the tools folder is not a package)."""
+    """Import tests/support/<name>.py by path (the folder is not a package)."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
@@ -344,3 +344,18 @@ def test_slim_image_for_312_has_ssl_sqlite_and_headers():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["OpenSSL", "/usr/local/include/python3.12"]
+
+
+def test_build_index_for_another_architecture(tmp_path: Path, monkeypatch):
+    # An arm64 image built under emulation needs aarch64 wheels, not this machine's.
+    req = tmp_path / "requirements.txt"
+    req.write_text("fastapi==0.1 --hash=sha256:" + "0" * 64 + "\n")
+    monkeypatch.setenv("SLIM_PYTHON_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(pyindex, "_run_pip", calls.append)
+    pyindex.build_index([req], tmp_path / "idx", "3.11", machine="aarch64")
+    (command,) = calls
+    platforms = [command[i + 1] for i, word in enumerate(command) if word == "--platform"]
+    assert platforms == pyindex.default_platform_tags("aarch64")
+    assert platforms[0] == "manylinux_2_36_aarch64" and "linux_aarch64" in platforms
+    assert not any("x86_64" in tag for tag in platforms)

@@ -1,9 +1,9 @@
 """Fixtures of the Docker tier: engine, base images, package index, built scenarios.
 
 Everything is built for real with BuildKit. Nothing here needs a registry:
-base images come from tools/base_images.py (the real python:X.Y-slim when it
+base images come from tests/support/base_images.py (the real python:X.Y-slim when it
 is present or pullable, a faithful local stand-in otherwise) and packages from
-a PEP 503 index on 127.0.0.1 (tools/pyindex.py) holding exactly the files the
+a PEP 503 index on 127.0.0.1 (tests/support/pyindex.py) holding exactly the files the
 rendered lock pins, so the lock's hashes still verify.
 """
 

@@ -163,7 +163,7 @@ def test_size_budget_holds_at_default_and_fails_below(built, name):
         "size",
         f"IMAGE={item.tag}",
         f"DOCKER={shlex.join(docker_cli())}",
-        f"SIZE_BASE_IMAGE={item.base}",
+        f"BASE_IMAGE={item.base}",
     ]
 
     within = subprocess.run(make, cwd=item.project, capture_output=True, text=True)

@@ -84,13 +84,13 @@ def base_share(cli: list[str], image: dict, history: list[tuple[int, str]], base
     if base_image is None:
         raise SizeError(
             f"cannot inspect the base image {base}: pull it, or pass the image this one "
-            "is built on as SIZE_BASE_IMAGE=..."
+            "is built on as BASE_IMAGE=..."
         )
     base_layers = base_image["RootFS"]["Layers"]
     if image["RootFS"]["Layers"][: len(base_layers)] != base_layers:
         raise SizeError(
             f"{base} is not the base of this image (its layers differ, e.g. the tag moved "
-            "since the build): rebuild, or pass the image it is built on as SIZE_BASE_IMAGE=..."
+            "since the build): rebuild, or pass the image it is built on as BASE_IMAGE=..."
         )
     # The image's history starts with its base's history, entry for entry.
     return int(base_image["Size"]), len(layers(cli, base)), base

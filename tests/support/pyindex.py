@@ -10,16 +10,16 @@ Builds then run with ``docker build --network host`` and
 
 Module use::
 
-    from tools.pyindex import build_index, serve
+    from pyindex import build_index, serve
     root = build_index(["requirements.txt"], "/tmp/idx", "3.12")
     with serve(root, basic_auth=("user", "secret")) as server:
         print(server.url)            # http://127.0.0.1:PORT/simple/
 
 CLI::
 
-    python tools/pyindex.py build --python 3.12 -r requirements.txt --dest /tmp/idx \
+    python tests/support/pyindex.py build --python 3.12 -r requirements.txt --dest /tmp/idx \
         [--source psycopg2] [--extra-wheel 'uv==0.5.0']
-    python tools/pyindex.py serve --root /tmp/idx [--port N] [--auth user:password]
+    python tests/support/pyindex.py serve --root /tmp/idx [--port N] [--auth user:password]
 
 Standard library only.
 """
@@ -27,10 +27,8 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
-import base64
 import email.parser
 import hashlib
-import hmac
 import html
 import json
 import os
@@ -44,8 +42,11 @@ import threading
 import zipfile
 from collections.abc import Iterable, Sequence
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from pyindex_server import IndexServer, serve
+
+__all__ = ["IndexServer", "build_index", "default_platform_tags", "serve", "write_simple_index"]
 
 #: Highest glibc the images have (Debian bookworm ships glibc 2.36): wheels
 #: needing a newer one would not run in them, so we never ask for those.
@@ -167,13 +168,15 @@ def build_index(
     python_version: str,
     *,
     platform_tags: Sequence[str] | None = None,
+    machine: str | None = None,
     source_packages: Iterable[str] = (),
     extra_wheels: Iterable[str] = (),
 ) -> Path:
     """Download what the requirement files pin for CPython ``python_version`` and index it.
 
-    * Binary wheels for this machine's Linux architecture (see
-      :func:`default_platform_tags`), verified by pip against the files'
+    * Binary wheels for this machine's Linux architecture, or for
+      ``machine`` (``uname -m`` style, e.g. ``aarch64`` for an arm64 image
+      built under emulation; see :func:`default_platform_tags`), verified by pip against the files'
       ``--hash`` lines; environment markers are evaluated for the target Python.
     * ``source_packages`` are fetched as sdists instead (their sdist hash must
       be in the file too), plus the build backends (setuptools, wheel) as
@@ -189,7 +192,7 @@ def build_index(
     files_dir = dest / "files"
     files_dir.mkdir(parents=True, exist_ok=True)
     req_files = [Path(p).resolve() for p in requirement_files]
-    tags = list(platform_tags or default_platform_tags())
+    tags = list(platform_tags or default_platform_tags(machine))
     sources = sorted(normalize(s) for s in source_packages)
     extras = list(extra_wheels)
 
@@ -331,129 +334,6 @@ def write_simple_index(root: str | os.PathLike[str]) -> Path:
 
 
 # --------------------------------------------------------------------------
-# Serving it
-# --------------------------------------------------------------------------
-
-
-class _IndexHandler(SimpleHTTPRequestHandler):
-    """Static files from the index root, behind optional HTTP Basic auth."""
-
-    server: _IndexHTTPServer
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: pip makes many requests and test output should stay readable."""
-
-    def _authorized(self) -> bool:
-        """Check the Authorization header; answer 401 and count a rejection if wrong."""
-        owner = self.server.owner
-        expected = owner.expected_auth_header
-        given = self.headers.get("Authorization", "")
-        if expected is None or hmac.compare_digest(given.encode(), expected.encode()):
-            owner._count(authorized=True)
-            return True
-        owner._count(authorized=False)
-        self.send_response(401)
-        self.send_header("WWW-Authenticate", 'Basic realm="slim-python local index"')
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        return False
-
-    def do_GET(self) -> None:
-        if self._authorized():
-            super().do_GET()
-
-    def do_HEAD(self) -> None:
-        if self._authorized():
-            super().do_HEAD()
-
-
-class _IndexHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its :class:`IndexServer` (for auth and counters)."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type, owner: IndexServer) -> None:
-        self.owner = owner
-        super().__init__(address, handler)
-
-
-class IndexServer:
-    """A running local index: ``.url``, ``.port``, ``.stop()``, request counters.
-
-    ``authorized_requests`` counts requests that were served (credentials
-    right, or no auth configured); ``rejected_requests`` counts 401 answers.
-    Tests use them to prove credentials really reached the server.
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        basic_auth: tuple[str, str] | None = None,
-    ) -> None:
-        self.root = Path(root)
-        self.host = host
-        self.expected_auth_header = None
-        if basic_auth is not None:
-            token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
-            self.expected_auth_header = f"Basic {token}"
-        self.authorized_requests = 0
-        self.rejected_requests = 0
-        self._lock = threading.Lock()
-        handler = partial(_IndexHandler, directory=str(self.root))
-        self._httpd = _IndexHTTPServer((host, port), handler, self)
-        self.port: int = self._httpd.server_address[1]
-        self.url = f"http://{host}:{self.port}/simple/"
-        # A short poll interval makes stop() return quickly.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="pyindex",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def _count(self, *, authorized: bool) -> None:
-        """Requests are handled in threads, so counters are updated under a lock."""
-        with self._lock:
-            if authorized:
-                self.authorized_requests += 1
-            else:
-                self.rejected_requests += 1
-
-    def stop(self) -> None:
-        """Stop serving and free the port (safe to call twice)."""
-        if self._thread.is_alive():
-            self._httpd.shutdown()
-            self._thread.join()
-        self._httpd.server_close()
-
-    def __enter__(self) -> IndexServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def serve(
-    root: str | os.PathLike[str],
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    basic_auth: tuple[str, str] | None = None,
-) -> IndexServer:
-    """Serve ``root`` (containing ``simple/`` and ``files/``) in a daemon thread.
-
-    ``port=0`` lets the OS pick a free port (read it from ``.port``/``.url``).
-    With ``basic_auth=(user, password)`` every request without those
-    credentials gets ``401`` with ``WWW-Authenticate: Basic``.
-    """
-    return IndexServer(root, host=host, port=port, basic_auth=basic_auth)
-
-
-# --------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------
 
@@ -489,6 +369,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="extra requirement downloaded as a wheel, unhashed (repeatable)",
     )
 
+    build.add_argument(
+        "--machine",
+        metavar="ARCH",
+        help="architecture of the image, uname -m style (default: this machine's), e.g. aarch64",
+    )
+
     srv = sub.add_parser("serve", help="serve an index root on 127.0.0.1")
     srv.add_argument("--root", required=True)
     srv.add_argument("--host", default="127.0.0.1")
@@ -502,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.requirement,
                 args.dest,
                 args.python,
+                machine=args.machine,
                 source_packages=args.source,
                 extra_wheels=args.extra_wheel,
             )
