@@ -34,7 +34,6 @@ import re
 import shutil
 import signal
 import socket
-import ssl
 import stat
 import subprocess
 import sys
@@ -188,6 +187,8 @@ def find_extension_modules() -> dict[str, str]:
 
 # ------------------------------------------------------------------ tls-ca-store, handshake ---
 def check_tls_ca_store() -> Result:
+    import ssl  # needs _ssl and libssl: an ImportError here is a finding too
+
     paths = ssl.get_default_verify_paths()  # cafile and capath are None if they do not exist
     problems = []
     for kind, path in [("cafile", paths.cafile), ("capath", paths.capath)]:
@@ -236,6 +237,8 @@ iN/yUXm68eAFuNUQ8gC2AiEA7qcZnL3l72wlKvjz9C9ACx54zvX1KfQQ2x107mM/
 
 
 def check_tls_handshake() -> Result:
+    import ssl
+
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     # load_cert_chain() reads only files: an in-memory file keeps the image unwritten.
     memory_file = os.memfd_create("smoke-test-server.pem")
@@ -262,7 +265,7 @@ def check_tls_handshake() -> Result:
     return f"{version} on 127.0.0.1, verified against the check's test CA", []
 
 
-def serve_once(listener: socket.socket, context: ssl.SSLContext) -> None:
+def serve_once(listener: socket.socket, context) -> None:
     try:
         connection, _address = listener.accept()
         context.wrap_socket(connection, server_side=True).close()  # the handshake, then bye
@@ -284,8 +287,7 @@ def check_locale() -> Result:
 
 def check_time_zone() -> Result:
     try:
-        zone = zoneinfo.ZoneInfo("Europe/Berlin")
-        offset = datetime.datetime(2025, 7, 1, tzinfo=zone).utcoffset()  # summer time
+        offset = zoneinfo.ZoneInfo("Europe/Berlin").utcoffset(datetime.datetime(2025, 7, 1))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
         searched = f"searched {', '.join(zoneinfo.TZPATH) or 'no directory'} and package tzdata"
         return "time zone Europe/Berlin", [first_line(error), searched]
