@@ -163,7 +163,7 @@ MUTATIONS = [
         "libpq5          # libpq.so.5, which psycopg2's extension links\n",
         "",
         "smoke",
-        "libpq.so.5 not found",
+        "libpq.so.5: cannot open shared object file",
         scenario="libpq",
     ),
     Mutation(
@@ -172,7 +172,7 @@ MUTATIONS = [
         "libpq5          # libpq.so.5: psycopg's C implementation talks to PostgreSQL through it\n",
         "",
         "smoke",
-        "libpq.so.5 not found",
+        "libpq.so.5: cannot open shared object file",
         scenario="database:postgres",
     ),
     # The app: a completed graceful shutdown exits 0 even when not PID 1
