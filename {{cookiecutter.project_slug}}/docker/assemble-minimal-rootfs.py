@@ -24,9 +24,8 @@ a distroless image that ships Debian's own Python). What it copies:
 - an empty /tmp.
 
 A standard-library extension module whose library the builder lacks (the base
-image ships some that way, e.g. nis) is left out with a note: it cannot be
-imported in the slim runtime either. A missing library of anything else stops
-the build with the fix.
+image ships some that way, e.g. nis) is left out with a note. A missing library
+of anything else stops the build with the fix.
 
 No shell, no package manager, no pip: the Dockerfile copies this folder into an
 empty image, then the packages, bytecode and app as in the slim runtime.
@@ -164,8 +163,9 @@ def drop_unusable_stdlib_modules(missing: dict[Path, list[str]], rootfs: Path) -
             binary.unlink()
             print(
                 f"assemble: left out the standard-library module {module}: it needs "
-                f"{', '.join(names)}, which the base image does not have, so `import {module}` "
-                "fails in the slim runtime too"
+                f"{', '.join(names)}, which the builder lacks (the base image ships {module} "
+                "without it). To keep it, add the package that provides it to "
+                "docker/build-packages.txt."
             )
         else:
             problems.append(f"{binary} needs {', '.join(names)}")
