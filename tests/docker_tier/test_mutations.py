@@ -14,6 +14,7 @@ import pytest
 from . import checks
 from .conftest import tag_for
 from .test_image import PORT
+from .test_real_world import duplicate_layer_problems
 
 pytestmark = pytest.mark.docker
 
@@ -47,6 +48,7 @@ CHECKS = {
     "hardened-run": lambda item, project, tag: checks.hardened_run_problems(tag, PORT),
     "minimal": lambda item, project, tag: checks.minimal_problems(tag),
     "bytecode": lambda item, project, tag: checks.bytecode_problems(tag),
+    "layers": lambda item, project, tag: duplicate_layer_problems(tag),
 }
 
 MUTATIONS = [
@@ -183,6 +185,81 @@ MUTATIONS = [
         "",
         "smoke",
         "instead of exiting with 0",
+    ),
+    # The minimal runtime: what the C library and OpenSSL read at run time
+    Mutation(
+        "minimal-ca-bundle-removed",
+        "docker/assemble-minimal-rootfs.py",
+        "    copy(Path(defaults.openssl_cafile), rootfs)  # the link and the bundle it points to\n",
+        "",
+        "smoke",
+        "the default TLS context trusts no CA certificate",
+        scenario="runtime:minimal",
+    ),
+    Mutation(
+        "minimal-ssl-module-left-out",
+        "docker/assemble-minimal-rootfs.py",
+        'DYNLOAD_SKIP_PREFIXES = ("_tkinter", "_curses", "readline")',
+        'DYNLOAD_SKIP_PREFIXES = ("_tkinter", "_curses", "readline", "_ssl")',
+        "smoke",
+        "FAIL  tls-handshake  check crashed: ModuleNotFoundError: No module named '_ssl'",
+        scenario="runtime:minimal",
+    ),
+    Mutation(
+        "minimal-locale-removed",
+        "docker/assemble-minimal-rootfs.py",
+        '    "/usr/lib/locale/C.utf8",  # the C.UTF-8 locale that LANG names\n',
+        "",
+        "smoke",
+        "setlocale(LC_ALL, '') failed: unsupported locale setting",
+        scenario="runtime:minimal",
+    ),
+    Mutation(
+        "minimal-time-zones-removed",
+        "docker/assemble-minimal-rootfs.py",
+        '    "/usr/share/zoneinfo",  # time zones (zoneinfo, logging with local times)\n',
+        "",
+        "smoke",
+        "No time zone found with key Europe/Berlin",
+        scenario="runtime:minimal",
+    ),
+    Mutation(
+        "minimal-services-removed",
+        "docker/assemble-minimal-rootfs.py",
+        '    "/etc/services",  # service names and ports (socket.getservbyname)\n',
+        "",
+        "smoke",
+        "/etc/services is missing",
+        scenario="runtime:minimal",
+    ),
+    Mutation(
+        "minimal-ldconfig-removed",
+        "docker/assemble-minimal-rootfs.py",
+        '    "/sbin/ldconfig",  # lists the loader\'s cache for ctypes.util.find_library\n',
+        "",
+        "smoke",
+        "FAIL  find-library",
+        scenario="runtime:minimal",
+    ),
+    # Stripping the libraries that wheels bundle breaks some of them (scipy's OpenBLAS)
+    Mutation(
+        "bundled-libraries-stripped",
+        "Dockerfile",
+        "-name '*.so' -not -path '*.libs/*' -exec strip",
+        "-name '*.so' -exec strip",
+        "smoke",
+        "ELF load command address/offset not page-aligned",
+        scenario="real-world",
+    ),
+    # The minimal root file system leaves the wheels' bundled libraries to the venv layer
+    Mutation(
+        "minimal-copies-venv-libraries",
+        "docker/assemble-minimal-rootfs.py",
+        "libraries |= {path for path in found if not path.resolve().is_relative_to(VENV)}",
+        "libraries |= found",
+        "layers",
+        "numpy.libs/",
+        scenario="real-world:minimal",
     ),
 ]
 
