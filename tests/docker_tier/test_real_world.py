@@ -15,6 +15,7 @@ import tarfile
 import pytest
 
 from . import checks
+from .conftest import tag_for
 from .engine import docker, saved_image
 
 pytestmark = pytest.mark.docker
@@ -206,3 +207,20 @@ def test_duplicate_check_can_fail_on_the_slim_runtime(built):
     problems = duplicate_layer_problems(built(RUNTIMES["slim"]).tag)
 
     assert any(problem.startswith("etc/passwd is in layers 0 and") for problem in problems)
+
+
+def test_unusable_stdlib_module_is_left_out_with_a_note(built, mutant):
+    """A base image may ship a standard-library module whose library it lacks (nis without
+    libnsl): the assembler leaves that module out and says so, instead of failing."""
+    item = built("runtime:minimal")
+    project = mutant(
+        item,
+        "Dockerfile",
+        "    python /tmp/assemble.py /rootfs",
+        "    rm /usr/lib/*-linux-gnu/libnsl.so.2* && python /tmp/assemble.py /rootfs",
+    )
+
+    result = item.rebuild(project, tag_for("nis-without-libnsl"))
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "left out the standard-library module nis: it needs libnsl.so.2" in result.stderr
