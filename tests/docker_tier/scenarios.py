@@ -100,6 +100,30 @@ def add_psycopg2_from_source(project: Path) -> None:
         packages.write("libpq5          # libpq.so.5, which psycopg2's extension links\n")
 
 
+REAL_WORLD_STACK = """\
+numpy              # arrays; linear algebra through the OpenBLAS its wheel bundles
+pandas             # data frames
+scipy              # scientific algorithms
+Pillow             # images: JPEG, PNG, WEBP
+cryptography       # Fernet, X.509
+psycopg2-binary    # PostgreSQL driver with a bundled libpq
+orjson             # fast JSON
+lxml               # XML and XPath (libxml2)
+PyYAML             # YAML with the C loader (libyaml)
+"""
+
+
+def add_real_world_stack(project: Path) -> None:
+    """Wheels with bundled and system libraries, added as the project's README says:
+    list them in requirements.in, then `make lock` (run with this test venv's uv)."""
+    with (project / "requirements.in").open("a") as requirements:
+        requirements.write(REAL_WORLD_STACK)
+    venv = Path(sys.executable).parent.parent
+    command = ["make", "--no-print-directory", "lock", f"VENV={venv}"]
+    locked = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+
+
 SCENARIOS = {
     scenario.name: scenario
     for scenario in [
@@ -117,5 +141,8 @@ SCENARIOS = {
             sources=("psycopg-c",),
             build_wheels=("setuptools==84.1.0",),
         ),
+        # A data API's usual stack, in both runtimes (test_real_world.py).
+        Scenario("real-world", customize=add_real_world_stack),
+        Scenario("real-world:minimal", {"runtime_flavor": "minimal"}, add_real_world_stack),
     ]
 }
