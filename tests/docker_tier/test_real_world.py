@@ -21,8 +21,6 @@ IDENTITIES = {
     "image-user": [],
     "uid-123456-read-only": ["--user", "123456:0", "--read-only", "--tmpfs", "/tmp"],
 }
-# Goal for the minimal runtime against the slim one, same stack, same run.
-SIZE_RATIO_GOAL = 0.65
 
 # Runs inside the image (python -c): one line "<library> ok: <detail>" per library.
 EXERCISE = r"""
