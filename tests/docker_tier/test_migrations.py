@@ -6,8 +6,8 @@ mounted file (as Kubernetes mounts its Secret), then the service is ready."""
 import pytest
 from postgres_server import PostgresServer
 
-from .checks import HARDENING, run_container, wait_for_status
-from .engine import docker, free_port, http_get
+from .checks import project_checker, wait_for_status
+from .engine import docker, free_port, http_get, run_container
 
 pytestmark = pytest.mark.docker
 
@@ -23,9 +23,15 @@ def server():
     started.remove()
 
 
+def hardening(item) -> list[str]:
+    """The restrictions `make docker-check` runs the service under."""
+    return project_checker(item.project).HARDENING
+
+
 def test_migrations_apply_in_the_image_then_again_as_a_no_op(built, server, tmp_path):
-    tag = built("database:postgres").tag
-    options = ["--network", "host", *HARDENING, "--env", f"{PREFIX}DATABASE_URL={server.url}"]
+    item = built("database:postgres")
+    tag, restrictions = item.tag, hardening(item)
+    options = ["--network", "host", *restrictions, "--env", f"{PREFIX}DATABASE_URL={server.url}"]
 
     first = run_container(tag, MIGRATE, options)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -38,7 +44,7 @@ def test_migrations_apply_in_the_image_then_again_as_a_no_op(built, server, tmp_
     secret.write_text(server.url + "\n")
     secret.chmod(0o444)
     from_file = [
-        *("--network", "host", *HARDENING),
+        *("--network", "host", *restrictions),
         *("--volume", f"{secret}:{URL_FILE}:ro", "--env", f"{PREFIX}DATABASE_URL_FILE={URL_FILE}"),
     ]
     again = run_container(tag, MIGRATE, from_file)
@@ -58,11 +64,12 @@ def test_migrations_apply_in_the_image_then_again_as_a_no_op(built, server, tmp_
 
 
 def test_migrate_without_a_database_fails_with_one_clear_line(built):
-    tag = built("database:postgres").tag
+    item = built("database:postgres")
+    tag, restrictions = item.tag, hardening(item)
     url = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing?connect_timeout=2"
 
     result = run_container(
-        tag, MIGRATE, ["--network", "host", *HARDENING, "--env", f"{PREFIX}DATABASE_URL={url}"]
+        tag, MIGRATE, ["--network", "host", *restrictions, "--env", f"{PREFIX}DATABASE_URL={url}"]
     )
 
     assert result.returncode == 1
