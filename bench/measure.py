@@ -118,12 +118,13 @@ def fresh_node_starts(variants: list[Variant], second: SecondEngine, registry: R
         docker("pull", "--quiet", remote, timeout=1800)
         pull_s = time.perf_counter() - started
         pulled = registry.bytes_sent(mark)
-        start_s, _ = run_to_200(variant, remote, "fresh-node")
+        start_s, returned_s = run_to_200(variant, remote, "fresh-node")
         variant.results["fresh_node"] = {
             "pulled_bytes": pulled,
             "registry_bytes": registry.compressed_bytes(variant.repository),
             "pull_s": pull_s,
             "start_s": start_s,
+            "docker_run_return_s": returned_s,
             "total_s": pull_s + start_s,
             "computed_transfer_s": {link: pulled * 8 / bps for link, bps in LINKS.items()},
         }
