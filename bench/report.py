@@ -124,8 +124,8 @@ def heading(report: dict) -> str:
         f"Measured {m['date']} ({'quick' if p['quick'] else 'full'} run), Python {p['python']}, "
         f"on {m['cores']} cores ({m['cpu']}), kernel {m['kernel']}, Docker {m['docker']}, "
         f"load average {m['loadavg_at_start']:.1f} at the start and {m['loadavg_at_end']:.1f} "
-        f"at the end; template at {t['commit'][:10]}"
-        f"{' with uncommitted changes' if t['dirty'] else ''}. Base images: "
+        f"at the end{'; the template had uncommitted changes' if t['dirty'] else ''}. "
+        "Base images: "
         + "; ".join(
             f"{kind} `{b['ref']}` ({'local stand-in' if b['standin'] else 'official'}, "
             f"{b['size_bytes'] / MB:.0f} MB)"
