@@ -34,6 +34,8 @@ BRIDGE = "slimbench0"
 #: The bridge's address: a private /24 no default Docker address pool hands out.
 BRIDGE_ADDRESS = "10.213.77.1/24"
 SOCKET = "/tmp/bench-dockerd.sock"
+#: The main engine's default bridge, which must not be touched.
+MAIN_BRIDGE = "docker0"
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -84,6 +86,7 @@ class SecondEngine:
             "--ip-masq=false",
             "--ip-forward=false",
         ]  # fmt: skip
+        main_bridge = _ip("link", "show", MAIN_BRIDGE, check=False).returncode == 0
         logfile = (self.root / "dockerd.log").open("ab")
         self.process = subprocess.Popen(
             command, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
@@ -98,11 +101,21 @@ class SecondEngine:
                 check=False,
             )
             if answer.returncode == 0:
+                self._check_main_bridge(main_bridge)
                 return
             time.sleep(0.3)
         log_text = (self.root / "dockerd.log").read_text(errors="replace")
         self.stop()
         raise BenchError(f"the second Docker engine did not start:\n{tail(log_text, 15)}")
+
+    def _check_main_bridge(self, existed: bool) -> None:
+        """The main engine's bridge must survive this engine's start (see the module's doc)."""
+        if existed and _ip("link", "show", MAIN_BRIDGE, check=False).returncode != 0:
+            self.stop()
+            raise BenchError(
+                f"starting the second engine removed {MAIN_BRIDGE}, the main engine's bridge. "
+                f"Try: restart the main dockerd (it recreates {MAIN_BRIDGE})"
+            )
 
     def stop(self) -> None:
         if self.process is None:
