@@ -104,14 +104,13 @@ def rebuild(variant: Variant, args: dict[str, str], plan: Plan) -> None:
             result = timed_build(variant, rebuild_tag, args)
             after = image_inspect(rebuild_tag)["RootFS"]["Layers"]
             rebuilds.append(result)
-            reused.append(
-                index is not None
-                and len(after) == len(layers)
-                and after[index] == layers[index]["diff_id"]
-            )
+            kept = unchanged_layers(layers, after)
+            reused.append(index is not None and index < kept)
+            first_changed = layers[kept]["created_by"] if kept < len(layers) else "none"
             log(
-                f"{variant.name}: rebuild {result.seconds:.1f} s, "
-                f"dependency layer kept: {reused[-1]}"
+                f"{variant.name}: rebuild {result.seconds:.1f} s, {kept} of {len(layers)} "
+                f"layers kept, dependency layer kept: {reused[-1]}, first changed: "
+                f"{first_changed[:70]}"
             )
     finally:
         main_py.write_text(original)
@@ -132,9 +131,21 @@ def rebuild(variant: Variant, args: dict[str, str], plan: Plan) -> None:
                 "index": index,
                 "reused": bool(reused) and all(reused),
             },
+            "rebuild_layers_kept": kept if rebuilds else None,
+            "rebuild_first_changed_layer": first_changed if rebuilds else None,
             "layer_list": layers,
         }
     )
+
+
+def unchanged_layers(before: list[dict], after: list[str]) -> int:
+    """How many leading layers a rebuild left as they were (same digest, same place)."""
+    kept = 0
+    for layer, digest in zip(before, after, strict=False):
+        if layer["diff_id"] != digest:
+            break
+        kept += 1
+    return kept
 
 
 def fresh_runner_builds(

@@ -103,6 +103,7 @@ def detail_rows(plan: dict) -> list[tuple]:
         ("Fresh-runner build: bytes pulled from the registry", "fresh_runner.pulled_bytes",
          fmt_mb, True),
         ("Dependency layer reused by the rebuild", "dependency_layer.reused", _yes, False),
+        ("Leading layers the rebuild kept", "rebuild_layers_kept", _count, False),
         ("Fresh node: `docker pull` (loopback)", "fresh_node.pull_s", fmt_s, True),
         ("Fresh node: `docker run` to first 200 after the pull", "fresh_node.start_s", fmt_s,
          True),
