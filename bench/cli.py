@@ -172,12 +172,19 @@ def real_world(plan: Plan, registry: Registry, refs: dict, bases: dict) -> dict:
     with package_index(project / "requirements.txt", plan.python, "real-world") as url:
         args = base_args(refs, url)
         for variant in variants:
-            result = timed_build(variant, variant.tag, args)
+            name = variant.name.removeprefix("real-world-")
+            try:
+                result = timed_build(variant, variant.tag, args)
+            except BenchError as error:
+                # A failed build is a result of its own (e.g. the minimal runtime's
+                # assembler refusing a library), not a reason to lose the run.
+                sizes[name] = {"error": str(error).splitlines()[-1][:200]}
+                log(f"real-world {name}: build failed: {sizes[name]['error']}")
+                continue
             inspected = image_inspect(variant.tag)
             layers = image_layers(variant.tag, save_image(variant.tag))
             base, _ = base_bytes(layers, bases[variant.runtime_base])
             registry.push(variant.tag, variant.repository)
-            name = variant.name.removeprefix("real-world-")
             sizes[name] = {
                 "size_bytes": inspected["Size"],
                 "added_bytes": inspected["Size"] - base,

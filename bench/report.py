@@ -178,10 +178,15 @@ def real_world_table(report: dict) -> list[str]:
         ("Compressed (registry) bytes", "registry_bytes"),
     ):
         cells = [
-            fmt_mb(world["variants"][n][key]) + ratio(world["variants"][n][key], seed.get(key))
+            "build failed"
+            if "error" in world["variants"][n]
+            else fmt_mb(world["variants"][n][key]) + ratio(world["variants"][n][key], seed.get(key))
             for n in names
         ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for name in names:
+        if "error" in world["variants"][name]:
+            lines += ["", f"`{name}` did not build: {world['variants'][name]['error']}"]
     return lines
 
 
