@@ -178,7 +178,9 @@ def real_world(plan: Plan, registry: Registry, refs: dict, bases: dict) -> dict:
             except BenchError as error:
                 # A failed build is a result of its own (e.g. the minimal runtime's
                 # assembler refusing a library), not a reason to lose the run.
-                sizes[name] = {"error": str(error).splitlines()[-1][:200]}
+                lines = str(error).splitlines()
+                cause = [line for line in lines if "Error" in line] or lines
+                sizes[name] = {"error": cause[-1].strip()[:200]}
                 log(f"real-world {name}: build failed: {sizes[name]['error']}")
                 continue
             inspected = image_inspect(variant.tag)
