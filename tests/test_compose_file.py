@@ -31,7 +31,8 @@ def test_postgres_compose_migrates_before_the_service_starts(bake, slug):
     assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
     for service in (app, dev):
         assert service["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
-        assert service["environment"] == migrate["environment"]
+        # The same database as the migration; the service adds its limits.
+        assert service["environment"][url_variable] == migrate["environment"][url_variable]
     assert HARDENING.items() <= migrate.items()
     assert HARDENING.items() <= app.items()
     # PostgreSQL refuses roles that begin with pg_: the role is not the slug.
