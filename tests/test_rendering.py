@@ -32,6 +32,8 @@ EXPECTED_FILES = [
     "app/routers/health.py",
     "docker/assemble-minimal-rootfs.py",
     "docker/build-packages.txt",
+    "docker/build-requirements.in",
+    "docker/build-requirements.txt",
     "docker/install-system-packages.sh",
     "docker/runtime-packages.txt",
     "pyproject.toml",
@@ -40,7 +42,8 @@ EXPECTED_FILES = [
     "scripts/smoke_test.py",
     "tests/conftest.py",
 ]
-# Files that depend on the dependency workflow.
+# Files that depend on the dependency workflow. A uv project gets uv.lock and
+# requirements.txt (exported from it) from its first `make lock`.
 WORKFLOW_FILES = {
     "requirements": [
         "requirements-dev.in",
@@ -48,7 +51,7 @@ WORKFLOW_FILES = {
         "requirements.in",
         "requirements.txt",
     ],
-    "uv": ["docker/uv-requirements.txt"],
+    "uv": [],
 }
 LEFTOVER = re.compile(r"\{\{\s*cookiecutter|\{%|%\}|\{#")
 
@@ -91,6 +94,28 @@ def test_answers_reach_the_files_that_use_them(bake, combination):
     assert f"USER {answers['runtime_uid']}:{answers['runtime_uid']}" in dockerfile
     assert f"EXPOSE {answers['http_port']}" in dockerfile
     assert project.name == result.context["project_slug"]
+
+
+def test_one_dockerfile_for_both_workflows(bake):
+    # Both workflows end in the same hashed requirements.txt, so the image is
+    # built the same way: the rendered Dockerfiles are identical.
+    dockerfiles = {
+        workflow: (bake({"dependency_workflow": workflow}).project_path / "Dockerfile").read_text()
+        for workflow in ("requirements", "uv")
+    }
+
+    assert dockerfiles["requirements"] == dockerfiles["uv"]
+    assert not re.search(r"\buv (pip|sync|export|venv)\b", dockerfiles["uv"])
+
+
+def test_build_backends_are_locked_with_hashes(bake):
+    # postgres builds psycopg-c from source: its build backend is pinned and hashed.
+    lock = (
+        bake({"database": "postgres"}).project_path / "docker/build-requirements.txt"
+    ).read_text()
+
+    assert re.search(r"^setuptools==84\.1\.0 \\\n    --hash=sha256:[0-9a-f]{64}", lock, re.M)
+    assert all("--hash=sha256:" in entry for entry in re.split(r"\n(?=[a-z])", lock)[1:])
 
 
 def test_lock_pins_every_package_with_a_hash(bake):
