@@ -158,3 +158,18 @@ def test_bad_answer_is_refused_and_leaves_nothing(tmp_path, overrides, field):
     assert "Try:" in message
     assert "Traceback" not in message
     assert list(output.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["setup", "lock", "docker-build"])
+def test_uv_project_without_uv_fails_with_one_clear_line(bake, target):
+    project = bake({"dependency_workflow": "uv"}).project_path
+
+    result = run(["make", "--no-print-directory", target, "UV=no-such-uv"], cwd=project)
+
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert errors == [
+        "ERROR: uv is not installed, and this project's dependency workflow needs it. "
+        "Try: pipx install uv (or see https://docs.astral.sh/uv/getting-started/installation/)"
+    ]
+    assert not (project / "uv.lock").exists() and not (project / ".venv").exists()
