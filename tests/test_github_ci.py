@@ -1,16 +1,13 @@
 """Generated CI: .github/workflows/ci.yml and .github/dependabot.yml.
 
-Both files are rendered per project: a step that only some projects need is
-in the workflow of those projects only, so the rendered file has no
-conditions to evaluate. Every rendered project's GitHub files pass actionlint
-(with shellcheck on the `run:` scripts) and zizmor (offline, pedantic persona,
-no config file and no ignore comments honoured) with zero findings, and each
-combination's jobs are exactly the steps listed below. Mutations prove that
-each tool reports the mistakes it is here to catch. What neither tool
+Both are rendered per project, so a step that only uv or postgres projects
+need exists only in theirs and nothing is left for GitHub to evaluate. Every
+rendered project passes actionlint (with shellcheck) and zizmor (offline,
+pedantic, no config, no ignore comments) with zero findings, and has exactly
+the steps `expected_steps` lists. `policy_problems` checks what neither tool
 enforces (version comments on SHA pins, time limits, read-only jobs,
-credential-free checkouts, make targets that exist) is checked by
-`policy_problems`, which has its own mutations. The uv.lock guard of a uv
-project is run for real, with uv, on a missing, a stale and a current lock.
+credential-free checkouts, make targets that exist). Mutations prove each
+checker can fail. A uv project's lock guard is run for real, with uv.
 """
 
 import json
@@ -58,21 +55,15 @@ def actionlint(project: Path) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
+# --offline: no GitHub API (online audits skipped, never half-run); --no-config and
+# --no-ignores: a zizmor.yml or `# zizmor: ignore[...]` could switch audits off;
+# --strict-collection: a file zizmor cannot parse is an error, not a warning.
+ZIZMOR_FLAGS = ["--offline", "--no-config", "--no-ignores", "--persona=pedantic"]
+ZIZMOR_FLAGS += ["--strict-collection", "--no-progress", "--format=json"]
+
+
 def zizmor(project: Path) -> tuple[int, list[dict]]:
-    result = run(
-        [
-            tool("zizmor"),
-            "--offline",  # no GitHub API: the online audits are skipped, never half-run
-            "--no-config",  # a zizmor.yml in the project could switch audits off
-            "--no-ignores",  # and so could `# zizmor: ignore[...]` comments
-            "--persona=pedantic",
-            "--strict-collection",  # a file zizmor cannot parse is an error, not a warning
-            "--no-progress",
-            "--format=json",
-            ".",
-        ],
-        cwd=project,
-    )
+    result = run([tool("zizmor"), *ZIZMOR_FLAGS, "."], cwd=project)
     assert result.stdout.strip(), result.stderr
     return result.returncode, json.loads(result.stdout)
 
@@ -133,10 +124,8 @@ def image_step_problems(steps: list[dict]) -> list[str]:
     if "anchore/sbom-action" not in by_action:
         problems.append("CI makes no SBOM")
     scan = by_action.get("anchore/scan-action", {})
-    if scan.get("fail-build") is not True or scan.get("severity-cutoff") not in {
-        "high",
-        "critical",
-    }:
+    gate = (scan.get("fail-build"), scan.get("severity-cutoff"))
+    if gate not in {(True, "high"), (True, "critical")}:
         problems.append("the vulnerability scan must fail the build at high severity or above")
     return problems
 
@@ -179,12 +168,8 @@ def project_copy(rendered, tmp_path):
 
 
 @pytest.mark.parametrize("combination", SUPPORTED)
-def test_actionlint_is_silent(rendered, combination):
+def test_actionlint_and_zizmor_find_nothing(rendered, combination):
     assert actionlint(rendered(combination)) == (0, "")
-
-
-@pytest.mark.parametrize("combination", SUPPORTED)
-def test_zizmor_finds_nothing(rendered, combination):
     assert zizmor(rendered(combination)) == (0, [])
 
 
@@ -293,15 +278,8 @@ def run_lock_guard(project: Path, tmp_path: Path) -> subprocess.CompletedProcess
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "UV_PYTHON": find_python((project / ".python-version").read_text().strip()),
     }
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    bash = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+    return run(bash, cwd=project, env=env, timeout=300)
 
 
 @pytest.fixture
@@ -318,9 +296,9 @@ def locked_uv_project(project_copy, tmp_path):
 
 def commit(project: Path) -> None:
     """Commit every change: CI checks out what was pushed."""
-    for command in (["add", "-A"], ["commit", "-qm", "change"]):
-        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *command]
-        assert run(git, cwd=project).returncode == 0
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    assert run([*git, "add", "-A"], cwd=project).returncode == 0
+    run([*git, "commit", "-qm", "change"], cwd=project)  # nothing to commit is fine
 
 
 def test_missing_uv_lock_fails_with_the_fix(project_copy, tmp_path):
@@ -335,33 +313,39 @@ def test_missing_uv_lock_fails_with_the_fix(project_copy, tmp_path):
     assert not (project / "uv.lock").exists()  # nothing re-locked
 
 
-def test_current_uv_lock_and_export_pass(locked_uv_project, tmp_path):
-    result = run_lock_guard(locked_uv_project, tmp_path)
-
-    assert result.returncode == 0, result.stdout + result.stderr
+def edit(path: Path, pattern: str, replacement: str) -> None:
+    path.write_text(re.sub(pattern, replacement, path.read_text(), count=1, flags=re.M))
 
 
-def test_stale_uv_lock_fails_with_the_fix(locked_uv_project, tmp_path):
-    pyproject = locked_uv_project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('"fastapi",', '"fastapi", "idna",', 1))
-
-    result = run_lock_guard(locked_uv_project, tmp_path)
-
-    assert result.returncode != 0
-    assert "::error file=uv.lock::" in result.stdout and "run make lock" in result.stdout
-
-
-def test_export_that_differs_from_uv_lock_fails_with_the_fix(locked_uv_project, tmp_path):
-    requirements = locked_uv_project / "requirements.txt"
-    text = re.sub(r"^fastapi==\S+", "fastapi==0.1.0", requirements.read_text(), flags=re.M)
-    requirements.write_text(text)
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        pytest.param(lambda p: None, None, id="current"),
+        pytest.param(
+            lambda p: edit(p / "pyproject.toml", r'"fastapi",', '"fastapi", "idna",'),
+            "::error file=uv.lock::uv.lock does not match pyproject.toml: run make lock",
+            id="stale-uv-lock",
+        ),
+        pytest.param(
+            lambda p: edit(p / "requirements.txt", r"^fastapi==\S+", "fastapi==0.1.0"),
+            "::error file=requirements.txt::requirements.txt does not match uv.lock: "
+            "run make requirements",
+            id="export-differs",
+        ),
+    ],
+)
+def test_lock_guard_passes_only_a_current_lock_and_export(
+    locked_uv_project, tmp_path, change, error
+):
+    change(locked_uv_project)
     commit(locked_uv_project)
 
     result = run_lock_guard(locked_uv_project, tmp_path)
 
-    assert result.returncode != 0
-    assert "::error file=requirements.txt::" in result.stdout
-    assert "run make requirements" in result.stdout
+    if error is None:
+        assert result.returncode == 0, result.stdout + result.stderr
+    else:
+        assert result.returncode != 0 and error in result.stdout, result.stdout
 
 
 # --------------------------------------------------------------- Dependabot ---
@@ -415,103 +399,71 @@ CONCURRENCY = (
 )
 COOLDOWN = "    cooldown:\n      default-days: 7\n"
 
-ZIZMOR_MUTATIONS = [
-    pytest.param(WORKFLOW, CHECKOUT, "actions/checkout@v7", "unpinned-uses", id="tag-not-sha"),
-    pytest.param(
-        WORKFLOW, "permissions: {}\n", "", "excessive-permissions", id="default-permissions"
-    ),
-    pytest.param(
-        WORKFLOW,
-        JOB_PERMISSIONS,
-        "    permissions: write-all\n",
-        "excessive-permissions",
-        id="write-all-job",
-    ),
-    pytest.param(
-        WORKFLOW,
-        "run: make setup test\n",
-        "run: make setup test ${{ github.head_ref }}\n",
-        "template-injection",
-        id="branch-name-in-script",
-    ),
-    pytest.param(WORKFLOW, CONCURRENCY, "", "concurrency-limits", id="no-concurrency"),
-    pytest.param(DEPENDABOT, COOLDOWN, "", "dependabot-cooldown", id="no-cooldown"),
-]
-
-ACTIONLINT_MUTATIONS = [
-    pytest.param(
-        "tags: ${{ env.IMAGE }}", "tags: ${{ env.IMAGE) }}", "[expression]", id="bad-expression"
-    ),
-    pytest.param('IMAGE="$IMAGE"', "IMAGE=$IMAGE", "SC2086", id="unquoted-variable"),
-    pytest.param("timeout-minutes: 30", "timeout-minute: 30", "[syntax-check]", id="typo-key"),
-    pytest.param(
-        "cancel-in-progress: ${{ github.event_name == 'pull_request' }}",
-        "cancel-in-progress: ${{ github.event_nam == 'pull_request' }}",
-        "[expression]",
-        id="unknown-context-property",
-    ),
-]
-
-POLICY_MUTATIONS = [
-    pytest.param(CHECKOUT, CHECKOUT.split(" #")[0], "not pinned by SHA", id="no-version-comment"),
-    pytest.param(
-        "persist-credentials: false", "persist-credentials: true", "checkout", id="credentials"
-    ),
-    pytest.param("    timeout-minutes: 10\n", "", "timeout-minutes", id="no-timeout"),
-    pytest.param("timeout-minutes: 10", "timeout-minutes: 600", "timeout-minutes", id="timeout"),
-    pytest.param(
-        JOB_PERMISSIONS,
-        "    permissions:\n      contents: read\n      packages: write\n",
-        "permissions must be exactly",
-        id="extra-permission",
-    ),
-    pytest.param("make size IMAGE", "make sizes IMAGE", "does not exist: sizes", id="no-target"),
-    pytest.param("run: make setup test\n", "run: make setup\n", "run make test", id="no-tests"),
-    pytest.param("run: make setup lint", "run: make lock setup lint", "re-locks", id="make-lock"),
-    pytest.param("run: hadolint Dockerfile", "run: echo skipped", "hadolint", id="no-hadolint"),
-    pytest.param(
-        "cache-to: type=gha,mode=max", "cache-to: type=gha", "every stage", id="min-cache"
-    ),
-    pytest.param("fail-build: true", "fail-build: false", "vulnerability scan", id="no-gate"),
-    pytest.param("severity-cutoff: high", "severity-cutoff: medium", "high severity", id="noisy"),
-    pytest.param("anchore/sbom-action@", "anchore/sbom-actions@", "SBOM", id="no-sbom"),
-]
+# (id, the tool that must report it, file, text replaced, replacement, expected finding)
+MUTATIONS = [
+    ("tag-not-sha", "zizmor", WORKFLOW, CHECKOUT, "actions/checkout@v7", "unpinned-uses"),
+    ("default-permissions", "zizmor", WORKFLOW, "permissions: {}\n", "", "excessive-permissions"),
+    ("write-all-job", "zizmor", WORKFLOW, JOB_PERMISSIONS, "    permissions: write-all\n",
+     "excessive-permissions"),
+    ("branch-name-in-script", "zizmor", WORKFLOW, "run: make setup test\n",
+     "run: make setup test ${{ github.head_ref }}\n", "template-injection"),
+    ("no-concurrency", "zizmor", WORKFLOW, CONCURRENCY, "", "concurrency-limits"),
+    ("no-cooldown", "zizmor", DEPENDABOT, COOLDOWN, "", "dependabot-cooldown"),
+    ("bad-expression", "actionlint", WORKFLOW, "tags: ${{ env.IMAGE }}",
+     "tags: ${{ env.IMAGE) }}", "[expression]"),
+    ("unquoted-variable", "actionlint", WORKFLOW, 'IMAGE="$IMAGE"', "IMAGE=$IMAGE", "SC2086"),
+    ("typo-key", "actionlint", WORKFLOW, "timeout-minutes: 30", "timeout-minute: 30",
+     "[syntax-check]"),
+    ("unknown-context-property", "actionlint", WORKFLOW, "github.event_name ==",
+     "github.event_nam ==", "[expression]"),
+    ("no-version-comment", "policy", WORKFLOW, CHECKOUT, CHECKOUT.split(" #")[0],
+     "not pinned by SHA"),
+    ("credentials", "policy", WORKFLOW, "persist-credentials: false", "persist-credentials: true",
+     "checkout"),
+    ("no-timeout", "policy", WORKFLOW, "    timeout-minutes: 10\n", "", "timeout-minutes"),
+    ("timeout", "policy", WORKFLOW, "timeout-minutes: 10", "timeout-minutes: 600",
+     "timeout-minutes"),
+    ("extra-permission", "policy", WORKFLOW, JOB_PERMISSIONS,
+     "    permissions:\n      contents: read\n      packages: write\n",
+     "permissions must be exactly"),
+    ("no-target", "policy", WORKFLOW, "make size IMAGE", "make sizes IMAGE",
+     "does not exist: sizes"),
+    ("no-tests", "policy", WORKFLOW, "run: make setup test\n", "run: make setup\n",
+     "run make test"),
+    ("make-lock", "policy", WORKFLOW, "run: make setup lint", "run: make lock setup lint",
+     "re-locks"),
+    ("no-hadolint", "policy", WORKFLOW, "run: hadolint Dockerfile", "run: echo skipped",
+     "hadolint"),
+    ("min-cache", "policy", WORKFLOW, "cache-to: type=gha,mode=max", "cache-to: type=gha",
+     "every stage"),
+    ("no-gate", "policy", WORKFLOW, "fail-build: true", "fail-build: false", "vulnerability scan"),
+    ("noisy", "policy", WORKFLOW, "severity-cutoff: high", "severity-cutoff: medium",
+     "high severity"),
+    ("no-sbom", "policy", WORKFLOW, "anchore/sbom-action@", "anchore/sbom-actions@", "SBOM"),
+]  # fmt: skip
 
 
-def mutate(project: Path, relative: Path, original: str, replacement: str) -> None:
+def findings(checker: str, project: Path) -> list[str]:
+    """What one checker reports for a project (nothing when it passes)."""
+    if checker == "policy":
+        return policy_problems(project)
+    returncode, output = actionlint(project) if checker == "actionlint" else zizmor(project)
+    if returncode == 0:
+        return []
+    return [output] if checker == "actionlint" else identifiers(output)
+
+
+@pytest.mark.parametrize(
+    ("checker", "relative", "original", "replacement", "expected"),
+    [pytest.param(*row, id=name) for name, *row in MUTATIONS],
+)
+def test_mutation_is_caught(project_copy, checker, relative, original, replacement, expected):
+    project = project_copy({})
     path = project / relative
     text = path.read_text(encoding="utf-8")
     assert original in text, f"mutation target missing from {relative}: {original!r}"
     path.write_text(text.replace(original, replacement, 1), encoding="utf-8")
 
+    found = findings(checker, project)
 
-@pytest.mark.parametrize(("relative", "original", "replacement", "finding"), ZIZMOR_MUTATIONS)
-def test_zizmor_catches(project_copy, relative, original, replacement, finding):
-    project = project_copy({})
-    mutate(project, relative, original, replacement)
-
-    returncode, findings = zizmor(project)
-
-    assert returncode != 0
-    assert finding in identifiers(findings)
-
-
-@pytest.mark.parametrize(("original", "replacement", "finding"), ACTIONLINT_MUTATIONS)
-def test_actionlint_catches(project_copy, original, replacement, finding):
-    project = project_copy({})
-    mutate(project, WORKFLOW, original, replacement)
-
-    returncode, output = actionlint(project)
-
-    assert returncode != 0
-    assert finding in output
-
-
-@pytest.mark.parametrize(("original", "replacement", "problem"), POLICY_MUTATIONS)
-def test_policy_catches(project_copy, original, replacement, problem):
-    project = project_copy({})
-    mutate(project, WORKFLOW, original, replacement)
-
-    problems = policy_problems(project)
-
-    assert any(problem in p for p in problems), problems
+    assert any(expected in finding for finding in found), found
