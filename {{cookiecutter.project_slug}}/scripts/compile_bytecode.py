@@ -27,7 +27,6 @@ right for an image whose files never change. Standard library only.
 """
 
 import argparse
-import compileall
 import importlib
 import importlib.metadata
 import importlib.util
@@ -108,6 +107,8 @@ def compile_into(stage: Path, sources: list[Path], skip: Path | None) -> int:
 
 def compile_app() -> None:
     """The app's own modules, next to their sources (all of them, not only those loaded)."""
+    import compileall  # only now, so that it is not counted as a start-up module
+
     sys.pycache_prefix = None
     if not compileall.compile_dir(APP, quiet=1):
         sys.exit(f"compile_bytecode: {APP}/ does not compile")
