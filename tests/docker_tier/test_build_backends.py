@@ -7,6 +7,7 @@ downloads a backend on its own (build isolation would, with no hash check).
 """
 
 import re
+import uuid
 
 import pytest
 
@@ -18,6 +19,20 @@ pytestmark = pytest.mark.docker
 SCENARIO = "database:postgres"
 BUILD_LOCK = "docker/build-requirements.txt"
 NO_BACKEND = "No module named 'setuptools'"
+
+
+# pip caches the wheels it builds: a rebuild would reuse the psycopg-c wheel
+# and never run its backend. These builds start from an empty cache, as on a
+# fresh machine.
+PIP_CACHE = "--mount=type=cache,target=/root/.cache/pip"
+
+
+def without_wheel_cache(project, name: str) -> None:
+    dockerfile = project / "Dockerfile"
+    text = dockerfile.read_text()
+    assert PIP_CACHE in text
+    fresh = f"--mount=type=cache,id={name}-{uuid.uuid4().hex},target=/root/.cache/pip"
+    dockerfile.write_text(text.replace(PIP_CACHE, fresh))
 
 
 def setuptools_entry(project) -> str:
@@ -40,6 +55,7 @@ def test_backend_missing_from_the_lock_fails_the_build(built, mutant):
     """pip does not fetch a backend the lock lacks: the sdist's build fails."""
     item = built(SCENARIO)
     project = mutant(item, BUILD_LOCK, setuptools_entry(item.project), "")
+    without_wheel_cache(project, "no-build-backend")
 
     result = item.rebuild(project, tag_for("no-build-backend"))
 
@@ -53,6 +69,7 @@ def test_build_isolation_restored_is_caught(built, mutant):
     project = mutant(item, "Dockerfile", "--no-build-isolation ", "")
     lock = project / BUILD_LOCK
     lock.write_text(lock.read_text().replace(setuptools_entry(project), ""))
+    without_wheel_cache(project, "build-isolation")
 
     result = item.rebuild(project, tag_for("mutant-build-isolation"))
 
