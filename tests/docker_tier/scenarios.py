@@ -66,30 +66,19 @@ def add_psycopg2_from_source(project: Path) -> None:
     """
     with (project / "requirements.in").open("a") as requirements:
         requirements.write("psycopg2           # PostgreSQL driver, compiled from source\n")
+    # Its build backend, locked with hashes: the image builds without isolation.
+    with (project / "docker/build-requirements.in").open("a") as backends:
+        backends.write("setuptools         # psycopg2's build backend (setup.py)\n")
+    # The project's own `make lock`, with the uv of the test tools.
+    tools = Path(sys.executable).parent
     relock = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "uv",
-            "pip",
-            "compile",
-            "--quiet",
-            "--universal",
-            "--python-version",
-            "3.11",
-            "--generate-hashes",
-            "--custom-compile-command",
-            "make lock",
-            "requirements.in",
-            "--output-file",
-            "requirements.txt",
-        ],
+        ["make", "--no-print-directory", "lock", f"BIN={tools}"],
         cwd=project,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert relock.returncode == 0, relock.stderr
+    assert relock.returncode == 0, relock.stdout + relock.stderr
     with (project / "docker/build-packages.txt").open("a") as packages:
         packages.write("gcc libc6-dev   # compile psycopg2's C extension\n")
         packages.write("libpq-dev       # libpq headers and pg_config for psycopg2\n")
