@@ -20,8 +20,8 @@ ANSWERS = {
 
 # Variants are whole files kept under _variants/, so each stays plain Python,
 # YAML or text that linters read as it is. Each rule: (the answers it needs,
-# {file in the project: the variant that replaces it}). Rules apply in order,
-# so a later, more specific rule wins.
+# {file in the project: the variant that replaces it}). Files that differ by a
+# few lines (pyproject.toml, the GitHub files) use a small Jinja block instead.
 VARIANTS = "_variants"
 REPLACE_WHEN: list[tuple[dict[str, str], dict[str, str]]] = [
     (
@@ -33,6 +33,8 @@ REPLACE_WHEN: list[tuple[dict[str, str], dict[str, str]]] = [
             "app/resources.py": "postgres/app/resources.py",
             "compose.yaml": "postgres/compose.yaml",
             "docker/build-packages.txt": "postgres/docker/build-packages.txt",
+            "docker/build-requirements.in": "postgres/docker/build-requirements.in",
+            "docker/build-requirements.txt": "postgres/docker/build-requirements.txt",
             "docker/runtime-packages.txt": "postgres/docker/runtime-packages.txt",
             "tests/test_database.py": "postgres/tests/test_database.py",
             "tests/test_migrations.py": "postgres/tests/test_migrations.py",
@@ -47,20 +49,7 @@ REPLACE_WHEN: list[tuple[dict[str, str], dict[str, str]]] = [
             "requirements-dev.txt": "postgres/requirements-dev.txt",
         },
     ),
-    (
-        {"dependency_workflow": "uv"},
-        {
-            "Dockerfile": "uv/Dockerfile",
-            "deps.mk": "uv/deps.mk",
-            "docker/uv-requirements.txt": "uv/docker/uv-requirements.txt",
-            "pyproject.toml": "uv/pyproject.toml",
-            ".github/dependabot.yml": "uv/.github/dependabot.yml",
-        },
-    ),
-    (
-        {"dependency_workflow": "uv", "database": "postgres"},
-        {"pyproject.toml": "uv-postgres/pyproject.toml"},
-    ),
+    ({"dependency_workflow": "uv"}, {"deps.mk": "uv/deps.mk"}),
 ]
 
 # Paths to delete for an answer, after the variants are in place. A path that
@@ -68,6 +57,8 @@ REPLACE_WHEN: list[tuple[dict[str, str], dict[str, str]]] = [
 REMOVE_WHEN: list[tuple[dict[str, str], list[str]]] = [
     ({"kubernetes": "False"}, ["deploy"]),
     ({"include_docs": "False"}, ["docs/dockerfile.md"]),
+    # uv projects list their dependencies in pyproject.toml; `make lock` writes
+    # uv.lock and exports requirements.txt from it.
     (
         {"dependency_workflow": "uv"},
         ["requirements.in", "requirements.txt", "requirements-dev.in", "requirements-dev.txt"],

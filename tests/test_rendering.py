@@ -32,6 +32,8 @@ EXPECTED_FILES = [
     "app/routers/health.py",
     "docker/assemble-minimal-rootfs.py",
     "docker/build-packages.txt",
+    "docker/build-requirements.in",
+    "docker/build-requirements.txt",
     "docker/install-system-packages.sh",
     "docker/runtime-packages.txt",
     "pyproject.toml",
@@ -41,7 +43,8 @@ EXPECTED_FILES = [
     "scripts/check_image.py",
     "tests/conftest.py",
 ]
-# Files that depend on the dependency workflow.
+# Files that depend on the dependency workflow. A uv project gets uv.lock and
+# requirements.txt (exported from it) from its first `make lock`.
 WORKFLOW_FILES = {
     "requirements": [
         "requirements-dev.in",
@@ -49,7 +52,7 @@ WORKFLOW_FILES = {
         "requirements.in",
         "requirements.txt",
     ],
-    "uv": ["docker/uv-requirements.txt"],
+    "uv": [],
 }
 LEFTOVER = re.compile(r"\{\{\s*cookiecutter|\{%|%\}|\{#")
 
@@ -94,6 +97,28 @@ def test_answers_reach_the_files_that_use_them(bake, combination):
     assert project.name == result.context["project_slug"]
 
 
+def test_one_dockerfile_for_both_workflows(bake):
+    # Both workflows end in the same hashed requirements.txt, so the image is
+    # built the same way: the rendered Dockerfiles are identical.
+    dockerfiles = {
+        workflow: (bake({"dependency_workflow": workflow}).project_path / "Dockerfile").read_text()
+        for workflow in ("requirements", "uv")
+    }
+
+    assert dockerfiles["requirements"] == dockerfiles["uv"]
+    assert not re.search(r"\buv (pip|sync|export|venv)\b", dockerfiles["uv"])
+
+
+def test_build_backends_are_locked_with_hashes(bake):
+    # postgres builds psycopg-c from source: its build backend is pinned and hashed.
+    lock = (
+        bake({"database": "postgres"}).project_path / "docker/build-requirements.txt"
+    ).read_text()
+
+    assert re.search(r"^setuptools==84\.1\.0 \\\n    --hash=sha256:[0-9a-f]{64}", lock, re.M)
+    assert all("--hash=sha256:" in entry for entry in re.split(r"\n(?=[a-z])", lock)[1:])
+
+
 def test_lock_pins_every_package_with_a_hash(bake):
     project = bake({}).project_path
 
@@ -134,3 +159,18 @@ def test_bad_answer_is_refused_and_leaves_nothing(tmp_path, overrides, field):
     assert "Try:" in message
     assert "Traceback" not in message
     assert list(output.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["setup", "lock", "docker-build"])
+def test_uv_project_without_uv_fails_with_one_clear_line(bake, target):
+    project = bake({"dependency_workflow": "uv"}).project_path
+
+    result = run(["make", "--no-print-directory", target, "UV=no-such-uv"], cwd=project)
+
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert errors == [
+        "ERROR: uv is not installed, and this project's dependency workflow needs it. "
+        "Try: pipx install uv (or see https://docs.astral.sh/uv/getting-started/installation/)"
+    ]
+    assert not (project / "uv.lock").exists() and not (project / ".venv").exists()

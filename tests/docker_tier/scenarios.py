@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import TEMPLATE, find_python, uv_export
+from conftest import TEMPLATE, find_python
 
 
 def default_python() -> str:
@@ -24,9 +24,10 @@ class Scenario:
     answers: dict = field(default_factory=dict)
     # Edits to the rendered project, made before the build (e.g. a new dependency).
     customize: Callable[[Path], None] | None = None
-    # Packages the local index must serve as source distributions, and the
-    # exact build-backend wheels their builds ask for.
+    # Packages the local index must serve as source distributions (their build
+    # backends come from the project's docker/build-requirements.txt).
     sources: tuple[str, ...] = ()
+    # Extra wheels for the index, unhashed (none of today's scenarios needs any).
     build_wheels: tuple[str, ...] = ()
 
     @property
@@ -34,30 +35,26 @@ class Scenario:
         return self.answers.get("python_version", default_python())
 
     @property
-    def uses_uv(self) -> bool:
-        return self.answers.get("dependency_workflow") == "uv"
-
-    @property
     def index_argument(self) -> str:
-        """The Dockerfile's build argument that names the package index."""
-        return "UV_DEFAULT_INDEX" if self.uses_uv else "PIP_INDEX_URL"
+        """The Dockerfile's build argument that names the package index (both workflows)."""
+        return "PIP_INDEX_URL"
 
     def pinned_requirements(self, project: Path) -> list[Path]:
-        """Hashed requirement files listing everything the build downloads."""
-        if not self.uses_uv:
-            return [project / "requirements.txt"]
-        exported = uv_export(
-            project, project.parent / "uv-exported-requirements.txt", groups="--no-dev"
-        )
-        return [exported, project / "docker/uv-requirements.txt"]
+        """Hashed requirement files listing everything the build downloads: the
+        runtime lock and the build backends' lock (the same in both workflows)."""
+        return [project / "requirements.txt", project / "docker/build-requirements.txt"]
 
 
 def lock_with_uv(project: Path) -> None:
-    """A uv project starts without uv.lock: lock it, as its first `make setup` would."""
+    """A uv project starts without uv.lock and requirements.txt: lock it with the
+    project's own `make lock`, as its first `make setup` or image build would."""
     python = find_python((project / ".python-version").read_text().strip())
-    command = [sys.executable, "-m", "uv", "lock", "--quiet", "--python", python]
-    locked = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
-    assert locked.returncode == 0, locked.stderr
+    command = ["make", "--no-print-directory", "lock", f"UV={sys.executable} -m uv"]
+    locked = subprocess.run(
+        [*command, f"UV_PYTHON={python}"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    assert (project / "requirements.txt").is_file()
 
 
 def add_psycopg2_from_source(project: Path) -> None:
@@ -69,30 +66,19 @@ def add_psycopg2_from_source(project: Path) -> None:
     """
     with (project / "requirements.in").open("a") as requirements:
         requirements.write("psycopg2           # PostgreSQL driver, compiled from source\n")
+    # Its build backend, locked with hashes: the image builds without isolation.
+    with (project / "docker/build-requirements.in").open("a") as backends:
+        backends.write("setuptools         # psycopg2's build backend (setup.py)\n")
+    # The project's own `make lock`, with the uv of the test tools.
+    tools = Path(sys.executable).parent
     relock = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "uv",
-            "pip",
-            "compile",
-            "--quiet",
-            "--universal",
-            "--python-version",
-            "3.11",
-            "--generate-hashes",
-            "--custom-compile-command",
-            "make lock",
-            "requirements.in",
-            "--output-file",
-            "requirements.txt",
-        ],
+        ["make", "--no-print-directory", "lock", f"BIN={tools}"],
         cwd=project,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert relock.returncode == 0, relock.stderr
+    assert relock.returncode == 0, relock.stdout + relock.stderr
     with (project / "docker/build-packages.txt").open("a") as packages:
         packages.write("gcc libc6-dev   # compile psycopg2's C extension\n")
         packages.write("libpq-dev       # libpq headers and pg_config for psycopg2\n")
@@ -133,14 +119,10 @@ SCENARIOS = {
         Scenario("libpq", customize=add_psycopg2_from_source, sources=("psycopg2",)),
         Scenario("runtime:minimal", {"runtime_flavor": "minimal"}),
         Scenario("deps:uv", {"dependency_workflow": "uv"}, customize=lock_with_uv),
-        # psycopg's C implementation is compiled in the builder (sdist only,
-        # and its build pins setuptools exactly), linked to libpq.
-        Scenario(
-            "database:postgres",
-            {"database": "postgres"},
-            sources=("psycopg-c",),
-            build_wheels=("setuptools==84.1.0",),
-        ),
+        # psycopg's C implementation is compiled in the builder (sdist only),
+        # linked to libpq, with the hashed build backends of the project's
+        # docker/build-requirements.txt (its build pins setuptools exactly).
+        Scenario("database:postgres", {"database": "postgres"}, sources=("psycopg-c",)),
         # A data API's usual stack, in both runtimes (test_real_world.py).
         Scenario("real-world", customize=add_real_world_stack),
         Scenario("real-world:minimal", {"runtime_flavor": "minimal"}, add_real_world_stack),

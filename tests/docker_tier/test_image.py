@@ -12,7 +12,7 @@ import pytest
 
 from . import checks
 from .conftest import tag_for
-from .engine import build, docker_cli, image_files
+from .engine import build, docker_cli
 from .scenarios import SCENARIOS
 
 pytestmark = pytest.mark.docker
@@ -179,19 +179,3 @@ def test_size_budget_holds_at_default_and_fails_below(built, name):
     assert 15 < added < 30, within.stdout  # the app and its packages, not the base
     assert over.returncode != 0
     assert f"MB over the budget of {below:g} MB" in over.stdout, over.stdout
-
-
-def uv_files(tag: str) -> list[str]:
-    return [name for name in image_files(tag) if re.search(r"/bin/uvx?$|/site-packages/uv/", name)]
-
-
-def test_uv_stays_in_the_builder(built):
-    """deps:uv: uv installs the packages in the builder but never reaches the runtime."""
-    item = built("deps:uv")
-    builder = tag_for("uv-builder")
-
-    result = item.rebuild(item.project, builder, target="builder")
-
-    assert result.returncode == 0, result.stdout[-2000:]
-    assert uv_files(builder) != []  # the check finds uv where it is
-    assert uv_files(item.tag) == []

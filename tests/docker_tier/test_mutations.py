@@ -104,7 +104,7 @@ MUTATIONS = [
     Mutation(
         "bytecode-layer-removed",
         "Dockerfile",
-        "COPY --from=builder --chown=0:0 /bytecode/ /\n",
+        "COPY --from=dependencies --chown=0:0 /bytecode/ /\n",
         "",
         "startup",
         "no start-up bytecode",
@@ -314,7 +314,9 @@ def test_require_hashes_removed_is_caught(built, mutant, tmp_path):
     """Without --require-hashes, pip accepts a lock with no hashes at all: the
     check that an unhashed lock fails the build must then report a success."""
     item = built("default")
-    project = mutant(item, "Dockerfile", "--require-hashes ", "")
+    project = mutant(
+        item, "Dockerfile", "--require-hashes --no-deps --no-compile", "--no-deps --no-compile"
+    )
     lock = project / "requirements.txt"
     lock.write_text(checks.strip_hashes(lock.read_text()))
 
