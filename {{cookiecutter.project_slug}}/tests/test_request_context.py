@@ -88,15 +88,24 @@ def test_errors_from_the_limits_carry_the_request_id(settings: Settings) -> None
     assert response.headers["x-request-id"] == "r1"
 
 
-def test_json_lines_have_the_request_id_and_the_access_fields(
-    settings: Settings, log_output: Callable[[str], io.StringIO]
-) -> None:
-    stream = log_output("json")
+def log_of_one_request(
+    settings: Settings, log_output: Callable[[str], io.StringIO], log_format: str
+) -> str:
+    """Everything logged while the app starts, serves GET /logs and stops."""
+    stream = log_output(log_format)
 
     with TestClient(logging_app(settings)) as client:
         client.get("/logs", headers={"X-Request-ID": "abc-123"})
 
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return stream.getvalue()
+
+
+def test_json_lines_have_the_request_id_and_the_access_fields(
+    settings: Settings, log_output: Callable[[str], io.StringIO]
+) -> None:
+    log = log_of_one_request(settings, log_output, "json")
+
+    lines = [json.loads(line) for line in log.splitlines()]
     inside, access = (line for line in lines if line["request_id"] == "abc-123")
     for line in lines:  # every line, start-up and shutdown included
         assert datetime.fromisoformat(line.pop("time")).utcoffset() is not None
@@ -137,12 +146,9 @@ def test_access_log_is_off_by_default(
 def test_text_lines_are_readable(
     settings: Settings, log_output: Callable[[str], io.StringIO]
 ) -> None:
-    stream = log_output("text")
+    log = log_of_one_request(settings, log_output, "text")
 
-    with TestClient(logging_app(settings)) as client:
-        client.get("/logs", headers={"X-Request-ID": "abc-123"})
-
-    inside, access = (line for line in stream.getvalue().splitlines() if "[abc-123]" in line)
+    inside, access = (line for line in log.splitlines() if "[abc-123]" in line)
     assert re.fullmatch(r"\S+ \S+ WARNING app\.example \[abc-123\] inside a request", inside)
     assert re.fullmatch(r"\S+ \S+ INFO app\.access \[abc-123\] GET /logs 200 [0-9.]+ ms", access)
 
