@@ -10,7 +10,7 @@ If a protective line changes, its row must change with it: a row whose target
 text no longer exists fails loudly (see the `mutant` fixture).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -288,6 +288,25 @@ MUTATIONS = [
         "numpy.libs/",
         scenario="real-world:minimal",
     ),
+]
+
+# The minimal runtime has no shell: the project's checker must catch the same
+# edits there without one.
+ALSO_ON_MINIMAL = [
+    "user-by-name",
+    "user-removed",
+    "healthcheck-removed",
+    "cmd-shell-form",
+    "host-removed",
+    "bytecode-layer-removed",
+    "code-owned-by-service-user",
+    "dockerignore-deny-all",
+    "dockerignore-env",
+]
+MUTATIONS += [
+    replace(mutation, id=f"{mutation.id}-minimal", scenario="runtime:minimal")
+    for mutation in MUTATIONS
+    if mutation.id in ALSO_ON_MINIMAL
 ]
 
 
