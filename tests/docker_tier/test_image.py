@@ -127,7 +127,7 @@ def test_8_credential_in_a_build_arg_is_detected(built, package_index):
     assert "the credential is in `docker history`" in checks.secret_leak_problems(tag, canary)
     report = checks.image_check(item.project, tag, "config").stdout
     assert "FAIL  config" in report
-    assert "a credential is in the image history (://ci:canar...)" in report
+    assert "a credential is in the image history (://ci:canary...)" in report
 
 
 def test_9_tampered_hash_fails_the_build(built, mutant):
