@@ -102,8 +102,9 @@ def test_pushed_image_pulled_back_by_digest_passes_the_checks(built, registry):
     digest = push(item.tag, remote)
     assert served(registry, "slim-python-test/service", digest)
 
-    # A clean state: no tag of the image is left, so the pull must fetch it.
-    removed = docker("image", "rm", remote, item.tag)
+    # A clean state: no tag of the image is left (other tests may have tagged the
+    # same image), so the pull must fetch it.
+    removed = docker("image", "rm", "--force", original)
     assert removed.returncode == 0, removed.stderr
     assert image_id(original) is None, "the image is still present locally"
 
