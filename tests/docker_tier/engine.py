@@ -153,16 +153,3 @@ def container_state(container: str) -> dict:
     inspected = docker("inspect", container)
     assert inspected.returncode == 0, inspected.stderr
     return json.loads(inspected.stdout)[0]["State"]
-
-
-def wait_for_health(container: str, timeout: float = 40) -> str:
-    """The container's health status once it leaves `starting` (or at the timeout)."""
-    deadline = time.monotonic() + timeout
-    status = "unknown"
-    while time.monotonic() < deadline:
-        health = container_state(container).get("Health") or {}
-        status = health.get("Status", "none")
-        if status not in ("starting",):
-            return status
-        time.sleep(0.3)
-    return status
