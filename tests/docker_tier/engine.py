@@ -111,10 +111,6 @@ def image_snapshot(
     return members, texts
 
 
-def image_files(tag: str) -> dict[str, tarfile.TarInfo]:
-    return image_snapshot(tag)[0]
-
-
 def saved_image(tag: str) -> bytes:
     """`docker save`: every layer, the config and the history, as bytes."""
     return subprocess.run(
