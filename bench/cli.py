@@ -297,8 +297,7 @@ def notes(report: dict, load_path: LoadPath, plan: Plan) -> list[str]:
         "(its own data root), so the machine's engine keeps its images and build cache.",
         "Fresh-runner build: that engine emptied (no images, no build cache), then `docker "
         "build`; it pulls its bases from a registry on 127.0.0.1. Bytes pulled: what the "
-        "registry sent. slim-python's builder also runs apt-get against the Debian mirror "
-        "(not counted in the bytes, counted in the time).",
+        "registry sent.",
         "Warm-engine cold build: bases already in the engine, build cache (layers and cache "
         f"mounts) emptied before each build; median of {plan.build_rounds}, variants "
         "interleaved. Packages come from a package index on 127.0.0.1.",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .common import BenchError, docker, log, tail
-from .support import engine
+from .support import REPO, engine
 
 
 @dataclass
@@ -116,39 +116,12 @@ def run_dive(tag: str, dest: Path) -> dict | None:
 
 
 #: Run inside each image (as its own user): what is installed, is the fast
-#: server stack there, are the compiled extensions stripped. Standard library only.
+#: server stack there, how many compiled extensions. Standard library only.
 RUNTIME_PROBE = r"""
-import importlib.metadata as md, importlib.util as iu, json, os, struct, sys, sysconfig
-
-def sections(path):
-    with open(path, "rb") as f:
-        head = f.read(64)
-        if head[:4] != b"\x7fELF" or head[4] != 2:
-            return set()
-        shoff, = struct.unpack_from("<Q", head, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
-        f.seek(shoff)
-        table = f.read(shentsize * shnum)
-        def sh(i):
-            return struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize)
-        strtab = sh(shstrndx)
-        f.seek(strtab[4])
-        names = f.read(strtab[5])
-        out = set()
-        for i in range(shnum):
-            start = sh(i)[0]
-            out.add(names[start:names.index(b"\0", start)].decode())
-        return out
+import importlib.metadata as md, importlib.util as iu, json, os, sys, sysconfig
 
 purelib = sysconfig.get_paths()["purelib"]
-so_files, unstripped = 0, []
-for root, _, files in os.walk(purelib):
-    for name in files:
-        if name.endswith(".so"):
-            so_files += 1
-            found = sections(os.path.join(root, name))
-            if ".debug_info" in found or ".symtab" in found:
-                unstripped.append(name)
+so_files = sum(name.endswith(".so") for _, _, files in os.walk(purelib) for name in files)
 dists = sorted({(d.metadata["Name"] or "").lower() for d in md.distributions()})
 print(json.dumps({
     "python": sys.executable,
@@ -158,9 +131,12 @@ print(json.dumps({
     "uvloop": iu.find_spec("uvloop") is not None,
     "pip_importable": iu.find_spec("pip") is not None,
     "so_files": so_files,
-    "unstripped_so": unstripped,
 }))
 """
+
+#: The template's own stripper; its --check mode lists the extensions it would
+#: still shrink (the same check as `make docker-check`'s `stripped`).
+STRIP_SCRIPT = REPO / "{{cookiecutter.project_slug}}" / "scripts" / "strip_extensions.py"
 
 #: uvicorn[standard] extras that only matter in development (reload, YAML log
 #: config, websockets for an HTTP-only service). python-dotenv is one of the
@@ -169,10 +145,18 @@ DEV_EXTRAS = ("watchfiles", "websockets", "pyyaml")
 
 
 def probe_runtime(image: str) -> dict:
-    proc = docker(
-        "run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c", RUNTIME_PROBE
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    run = ["run", "--rm", "--network", "none", "--entrypoint", "python"]
+    proc = docker(*run, image, "-c", RUNTIME_PROBE)
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    mount = ["--volume", f"{STRIP_SCRIPT}:/probe/strip_extensions.py:ro"]
+    check = ["-B", "/probe/strip_extensions.py", "--check", found["site_packages"]]
+    listed = docker(*run, *mount, image, *check, check=False)
+    found["unstripped_so"] = [
+        line.split(" (")[0].rsplit("/", 1)[-1]
+        for line in listed.stdout.splitlines()
+        if line.startswith("/")
+    ]
+    return found
 
 
 def image_layers(tag: str, saved: SavedImage) -> list[dict]:

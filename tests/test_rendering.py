@@ -40,6 +40,7 @@ EXPECTED_FILES = [
     "scripts/compile_bytecode.py",
     "scripts/image_size.py",
     "scripts/smoke_test.py",
+    "scripts/strip_extensions.py",
     "scripts/check_image.py",
     "tests/conftest.py",
 ]

@@ -30,6 +30,7 @@ limits    a body over the size limit gets 413: a declared Content-Length before
           any of it is sent, a chunked one while it streams
 startup   every module the service loads at start-up has its bytecode in the
           image; prints the time from `docker run` to the first 200
+stripped  no compiled extension in the venv still carries debug information
 smoke     scripts/smoke_test.py inside the container, read-only
 """
 
@@ -65,6 +66,7 @@ HARDENING = [
     *("--cap-drop", "ALL"),
     *("--security-opt", "no-new-privileges", "--memory", "256m", "--pids-limit", "128"),
 ]
+VENV = "/opt/venv"  # where the Dockerfile installs the locked packages
 STOP_TIMEOUT_SECONDS = 10  # docker stop's default grace period
 STOP_LIMIT_SECONDS = 6  # "well within": the service must not need the whole grace period
 SLOW_REQUEST_SECONDS = 2
@@ -508,16 +510,24 @@ def check_limits(image: str, port: int) -> Result:
     return verdict(problems, f"413 over {BODY_LIMIT} bytes, declared and chunked")
 
 
-# ----------------------------------------------------------------- startup ---
+# ------------------------------------------------------ startup, stripped ---
+
+
+def run_build_script(image: str, script: str, *arguments: str) -> subprocess.CompletedProcess:
+    """Run one of the build's scripts/ in the image, in its checking mode.
+
+    The script that does a build step also knows how to tell whether the image
+    has its result; it is mounted read-only, not part of the image.
+    """
+    mount = ["--volume", f"{PROJECT / 'scripts' / script}:/check-image/{script}:ro"]
+    command = ["python", "-B", f"/check-image/{script}", *arguments]
+    return docker("run", "--rm", "--read-only", "--network", "none", *mount, image, *command)
 
 
 def check_startup(image: str, port: int, runs: int) -> Result:
     # scripts/compile_bytecode.py defines "the modules loaded at start-up" for the
     # build; its --missing mode lists those that have no bytecode in this image.
-    script = PROJECT / "scripts" / "compile_bytecode.py"
-    mount = ["--volume", f"{script}:/check-image/compile_bytecode.py:ro"]
-    command = ["python", "-B", "/check-image/compile_bytecode.py", "--missing"]
-    listed = docker("run", "--rm", "--read-only", "--network", "none", *mount, image, *command)
+    listed = run_build_script(image, "compile_bytecode.py", "--missing")
     if listed.returncode != 0:
         missing = listed.stdout.splitlines() or [listed.stderr.strip()[-500:]]
         return Result(False, f"no start-up bytecode for {len(missing)} module(s)", missing[:10])
@@ -530,6 +540,14 @@ def check_startup(image: str, port: int, runs: int) -> Result:
             times.append(time.monotonic() - began)
     summary = f"bytecode for every start-up module; docker run to first 200: {median(times):.2f} s"
     return Result(True, f"{summary} (median of {runs})")
+
+
+def check_stripped(image: str) -> Result:
+    listed = run_build_script(image, "strip_extensions.py", "--check", VENV)
+    if listed.returncode != 0:
+        found = listed.stdout.splitlines() or [listed.stderr.strip()[-500:]]
+        return Result(False, f"debug information in {len(found)} extension(s)", found[:10])
+    return Result(True, f"no debug information in the extensions under {VENV}")
 
 
 # ------------------------------------------------------------------- smoke ---
@@ -558,6 +576,7 @@ def checks(options: argparse.Namespace) -> dict[str, Callable[[], Result]]:
         "stop": lambda: check_stop(image, port),
         "limits": lambda: check_limits(image, port),
         "startup": lambda: check_startup(image, port, runs=1 if options.quick else 3),
+        "stripped": lambda: check_stripped(image),
         "smoke": lambda: check_smoke(image),
     }
 
