@@ -152,6 +152,41 @@ def test_9_unhashed_lock_fails_the_build(built, mutant):
     assert checks.build_failure_problems(result, "Hashes are required") == []
 
 
+def test_app_importing_a_package_not_installed_fails_the_build(built, mutant):
+    """compile_bytecode.py reads app/ instead of importing it, but still stops the
+    build at a top-level import that nothing installed provides, naming both."""
+    item = built("default")
+    project = mutant(
+        item,
+        "app/main.py",
+        "from fastapi import FastAPI\n",
+        "from fastapi import FastAPI\nimport httpx\n",
+    )
+
+    result = item.rebuild(project, tag_for("missing-import"))
+
+    assert checks.build_failure_problems(result, "app/main.py imports httpx") == []
+    assert (
+        "Try: add the package to requirements.in, then make lock" in result.stdout + result.stderr
+    )
+
+
+def test_app_with_an_optional_import_still_builds(built, mutant):
+    """An import inside try/except may be missing: the build must not refuse it."""
+    item = built("default")
+    optional = "try:\n    import httpx\nexcept ImportError:\n    httpx = None\n"
+    project = mutant(
+        item,
+        "app/main.py",
+        "from fastapi import FastAPI\n",
+        f"from fastapi import FastAPI\n{optional}",
+    )
+
+    result = item.rebuild(project, tag_for("optional-import"))
+
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
 @pytest.mark.parametrize("name", ["default", "runtime:minimal"])
 def test_size_budget_holds_at_default_and_fails_below(built, name):
     """`make size` budgets the MB a project adds to its base: zero at the default budget,

@@ -96,8 +96,8 @@ MUTATIONS = [
     Mutation(
         "code-owned-by-service-user",
         "Dockerfile",
-        "COPY --from=builder --chown=0:0 /app/app ./app",
-        "COPY --from=builder --chown=10001:10001 /app/app ./app",
+        "COPY --chown=0:0 app/ ./app/",
+        "COPY --chown=10001:10001 app/ ./app/",
         "smoke",
         "is writable",
     ),

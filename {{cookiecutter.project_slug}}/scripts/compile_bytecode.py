@@ -15,12 +15,15 @@ re-runs the second, short one:
 
     python scripts/compile_bytecode.py --dependencies /bytecode
         Before app/ is copied: import every top-level module of the installed
-        packages and uvicorn's server set-up (event loop, HTTP parser), and
-        compile what got loaded. Depends on the lock alone.
+        packages and uvicorn's server set-up (event loop, HTTP parser), build
+        and serve a small FastAPI app in-process (FastAPI loads some modules
+        only when it sets up a route or answers a request), and compile what
+        got loaded. Depends on the lock alone.
     python scripts/compile_bytecode.py --app /bytecode-app --skip /bytecode
-        After: import the app as `python -m app` does (which fails the build
-        if an import is broken), compile what it loaded that /bytecode lacks,
-        and compile the app's own modules next to their sources.
+        After: compile app/ and the modules it imports that /bytecode lacks,
+        found by reading the code, not running it (importing the app would
+        cost each code-only rebuild most of a second). A module that app/
+        imports at its top level and that is not installed fails the build.
 
 They are "unchecked-hash" pycs: valid without comparing timestamps, which is
 right for an image whose files never change. Standard library only.
@@ -33,19 +36,20 @@ no bytecode there (exit 1 if any): `make docker-check` runs it.
 
 import argparse
 import importlib
-import importlib.metadata
 import importlib.util
 import py_compile
 import sys
 from pathlib import Path
-
-import uvicorn
 
 APP = "app"
 
 
 def load_dependencies() -> None:
     """Import each installed package and uvicorn's server set-up, without the app."""
+    import importlib.metadata
+
+    import uvicorn
+
     for top in sorted(importlib.metadata.packages_distributions()):
         if top == APP or top.startswith("_"):
             continue
@@ -58,10 +62,41 @@ def load_dependencies() -> None:
         """An ASGI app, so uvicorn loads its event loop and protocol modules."""
 
     uvicorn.Config(placeholder).load()
+    serve_a_fastapi_request()
+
+
+def serve_a_fastapi_request() -> None:
+    """Set up a route with pydantic models and answer one request, without a socket."""
+    import asyncio
+
+    import fastapi
+    import pydantic
+
+    class Item(pydantic.BaseModel):
+        name: str = pydantic.Field(min_length=1)
+
+    api = fastapi.FastAPI()
+
+    @api.post("/items/{number}")
+    async def echo(number: int, item: Item) -> Item:
+        return item
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b'{"name": "x"}', "more_body": False}
+
+    async def send(message: dict) -> None:
+        """The response is not needed, only the modules answering loads."""
+
+    headers = [(b"host", b"localhost"), (b"content-type", b"application/json")]
+    scope = {"type": "http", "method": "POST", "path": "/items/1", "headers": headers}
+    scope |= {"query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1"}
+    asyncio.run(api(scope, receive, send))
 
 
 def load_service() -> None:
     """Import everything a server start imports, without binding a socket."""
+    import uvicorn
+
     # Find `app` in the working directory, as `python -m app` does.
     sys.path.insert(0, str(Path.cwd()))
     uvicorn.Config(f"{APP}.main:create_app", factory=True).load()
@@ -110,13 +145,71 @@ def compile_into(stage: Path, sources: list[Path], skip: Path | None) -> int:
     return count
 
 
-def compile_app() -> None:
-    """The app's own modules, next to their sources (all of them, not only those loaded)."""
-    import compileall  # only now, so that it is not counted as a start-up module
+def new_module_finder(known: Path | None):  # -> modulefinder.ModuleFinder
+    """A finder that follows imports by reading the code, but not into modules
+    whose bytecode `known` already has: their imports were loaded, and compiled,
+    with them. (modulefinder is imported here, not at the top, so that --missing
+    does not count it as a module the service loads.)"""
+    import modulefinder
 
-    sys.pycache_prefix = None
-    if not compileall.compile_dir(APP, quiet=1):
-        sys.exit(f"compile_bytecode: {APP}/ does not compile")
+    def compiled(source: str | None) -> bool:
+        return (
+            bool(known and source and source.endswith(".py"))
+            and (known / cache_path(Path(source)).relative_to("/")).exists()
+        )
+
+    class NewModuleFinder(modulefinder.ModuleFinder):
+        def load_module(self, fqname, fp, pathname, file_info):
+            if compiled(pathname):  # record it, but do not read it
+                module = self.add_module(fqname)
+                module.__file__ = pathname
+                return module
+            return super().load_module(fqname, fp, pathname, file_info)
+
+    return NewModuleFinder(path=[str(Path.cwd()), *sys.path])
+
+
+def top_level_imports(source: Path, package: str) -> list[str]:
+    """The modules a file imports unconditionally (not in a function, try or if)."""
+    import ast  # here, not at the top: see new_module_finder
+
+    names = []
+    for node in ast.parse(source.read_text(), str(source)).body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            names.append(".".join(part for part in (base, node.module) if part))
+    return names
+
+
+def app_sources(known: Path | None) -> list[Path]:
+    """Every module of app/, and the modules they import whose bytecode `known` lacks."""
+    finder = new_module_finder(known)
+    sources = sorted(source.resolve() for source in Path(APP).rglob("*.py"))
+    missing = []
+    for source in sources:
+        parts = source.relative_to(Path.cwd()).with_suffix("").parts
+        if all((Path(*parts[:end]) / "__init__.py").is_file() for end in range(1, len(parts))):
+            # In the app's packages: follow its imports the way `import` would.
+            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            package = module if parts[-1] == "__init__" else module.rpartition(".")[0]
+            finder.import_hook(module)
+        else:
+            # Outside them (Alembic loads its migrations by path): its imports only.
+            package = ""
+            finder.load_file(str(source))
+        for name in top_level_imports(source, package):
+            if name not in finder.modules:
+                missing.append(f"{source.relative_to(Path.cwd())} imports {name}")
+    if missing:
+        sys.exit(
+            "ERROR: app/ imports modules that are not installed:\n  "
+            + "\n  ".join(missing)
+            + "\nTry: add the package to requirements.in, then make lock"
+        )
+    found = [module.__file__ or "" for module in finder.modules.values()]
+    return sorted({*sources, *(Path(name) for name in found if name.endswith(".py"))})
 
 
 def missing_bytecode() -> list[str]:
@@ -145,13 +238,14 @@ def main() -> int:
         return 1 if missing else 0
     if arguments.dependencies:
         load_dependencies()
-        stage = arguments.dependencies
+        stage, sources = arguments.dependencies, loaded_sources()
+        # What the app step imports, so it finds their bytecode in the builder's
+        # cache (PYTHONPYCACHEPREFIX) after every code change; not in `sources`.
+        import ast  # noqa: F401
+        import modulefinder  # noqa: F401
     else:
-        load_service()
-        stage = arguments.app
-    count = compile_into(stage, loaded_sources(), arguments.skip)
-    if arguments.app:
-        compile_app()
+        stage, sources = arguments.app, app_sources(arguments.skip)
+    count = compile_into(stage, sources, arguments.skip)
     print(f"compile_bytecode: {count} modules compiled into {stage}")
     return 0
 

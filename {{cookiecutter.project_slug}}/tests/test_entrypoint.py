@@ -1,6 +1,7 @@
 """`python -m app` hands the settings to uvicorn, and the health probe works."""
 
 import signal
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -73,6 +74,18 @@ def test_healthcheck_passes_when_healthz_answers(monkeypatch: pytest.MonkeyPatch
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_healthcheck_fails_when_nothing_answers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a free port, closed again: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("{{ cookiecutter.__env_prefix }}PORT", str(port))
+
+    assert healthcheck.main() == 1
+    assert f"http://127.0.0.1:{port}/healthz" in capsys.readouterr().err
 
 
 def _start_fake_service(status: int) -> ThreadingHTTPServer:
