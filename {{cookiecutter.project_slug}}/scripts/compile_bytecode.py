@@ -38,6 +38,7 @@ import argparse
 import importlib
 import importlib.util
 import py_compile
+import struct
 import sys
 from pathlib import Path
 
@@ -135,14 +136,40 @@ def compile_into(stage: Path, sources: list[Path], skip: Path | None) -> int:
             continue
         target = stage / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        py_compile.compile(
-            str(source),
-            cfile=str(target),
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
+        if not reuse_compiled(source, target):
+            py_compile.compile(
+                str(source),
+                cfile=str(target),
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
         count += 1
     return count
+
+
+def reuse_compiled(source: Path, target: Path) -> bool:
+    """Write the code the imports above compiled, instead of compiling it again.
+
+    Importing a module compiled it and wrote a .pyc into the builder's cache
+    (PYTHONPYCACHEPREFIX), stamped with the source's modification time and
+    size. If that stamp matches the source, the same code goes to `target`
+    under an unchecked-hash header (PEP 552), as py_compile would write it:
+    the dependencies' step then compiles nothing twice.
+    """
+    if sys.pycache_prefix is None:
+        return False
+    try:
+        compiled = Path(importlib.util.cache_from_source(str(source))).read_bytes()
+    except OSError:
+        return False
+    stat = source.stat()
+    stamp = struct.pack("<III", 0, int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF)
+    if compiled[:16] != importlib.util.MAGIC_NUMBER + stamp:
+        return False
+    unchecked_hash = struct.pack("<I", 0b01)  # flags: hash-based, source never checked
+    source_hash = importlib.util.source_hash(source.read_bytes())
+    target.write_bytes(importlib.util.MAGIC_NUMBER + unchecked_hash + source_hash + compiled[16:])
+    return True
 
 
 def new_module_finder(known: Path | None):  # -> modulefinder.ModuleFinder
