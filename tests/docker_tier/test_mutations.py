@@ -96,15 +96,15 @@ MUTATIONS = [
     Mutation(
         "code-owned-by-service-user",
         "Dockerfile",
-        "COPY --chown=0:0 app/ ./app/",
-        "COPY --chown=10001:10001 app/ ./app/",
+        "COPY --from=app-files --chown=0:0 / /",
+        "COPY --from=app-files --chown=10001:10001 / /",
         "smoke",
         "is writable",
     ),
     Mutation(
         "bytecode-layer-removed",
         "Dockerfile",
-        "COPY --from=dependencies --chown=0:0 /bytecode/ /\n",
+        "COPY --from=dependencies /bytecode/ /\n",
         "",
         "startup",
         "no start-up bytecode",
@@ -268,6 +268,15 @@ MUTATIONS = [
         "FAIL  find-library",
         scenario="runtime:minimal",
     ),
+    # The build script's own bytecode would land in /tmp, making it root's folder
+    Mutation(
+        "build-script-bytecode-shipped",
+        "scripts/compile_bytecode.py",
+        'if module.__name__ == "__main__" or module.__name__.split(".")[0] == APP:',
+        'if module.__name__.split(".")[0] == APP:',
+        "hardened",
+        "cannot write to the image's /tmp",
+    ),
     # Without the strip step, the extensions keep their debug information
     Mutation(
         "extensions-not-stripped",
@@ -298,6 +307,7 @@ ALSO_ON_MINIMAL = [
     "cmd-shell-form",
     "host-removed",
     "bytecode-layer-removed",
+    "build-script-bytecode-shipped",
     "code-owned-by-service-user",
     "dockerignore-deny-all",
     "dockerignore-env",

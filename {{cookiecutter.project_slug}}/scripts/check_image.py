@@ -22,7 +22,8 @@ context   canary files planted in a copy of the build context (.env, .git, a
 layers    no file stored twice: the same path or the same content in two layers
 hardened  --read-only, no capabilities, no privilege gain, memory and PID limits,
           as the image's user and as -u 123456:0: /healthz answers 200 through
-          a port published on the host, and the engine reports `healthy`
+          a port published on the host, and the engine reports `healthy`; and
+          without --tmpfs, the image's own /tmp takes a temporary file
 stop      `docker stop` with a slow request in flight (a route the checker
           injects; the shipped app has none): the request gets 200 and the
           container exits 0 well within the stop timeout, also under --init
@@ -358,8 +359,16 @@ def check_hardened(image: str, port: int) -> Result:
             health = wait_for_health(container)
             if health != "healthy":
                 problems.append(f"{label}: the engine reports {health!r}, not 'healthy'")
+    # Run without --read-only and --tmpfs (a plain `docker run`), the image's
+    # own /tmp is the one in use: any UID must be able to make a temporary file.
+    temporary = ["python", "-c", "import tempfile; tempfile.TemporaryFile(dir='/tmp')"]
+    made = docker("run", "--rm", "--network", "none", "--user", "123456:0", image, *temporary)
+    if made.returncode != 0:
+        error = (made.stderr.strip().splitlines() or ["no output"])[-1]
+        problems.append(f"without --tmpfs, -u 123456:0 cannot write to the image's /tmp: {error}")
     return verdict(
-        problems, "read-only, no capabilities, limits, any UID: 200 via the port, healthy"
+        problems,
+        "read-only, no capabilities, limits, any UID: 200 via the port, healthy; /tmp writable",
     )
 
 

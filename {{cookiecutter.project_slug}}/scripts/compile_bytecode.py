@@ -104,11 +104,18 @@ def load_service() -> None:
 
 
 def loaded_sources() -> list[Path]:
-    """Source files of the modules loaded so far, outside the app package."""
+    """Source files of the modules loaded so far, outside the app package.
+
+    Not this script's own (`__main__`): the build mounts it in /tmp, and its
+    bytecode would make the image's /tmp a folder of root's that only root can
+    write to, for every container run without a --tmpfs /tmp.
+    """
     sources = []
     for module in list(sys.modules.values()):
         origin = getattr(module, "__file__", None)
-        if origin and origin.endswith(".py") and module.__name__.split(".")[0] != APP:
+        if module.__name__ == "__main__" or module.__name__.split(".")[0] == APP:
+            continue
+        if origin and origin.endswith(".py"):
             sources.append(Path(origin))
     return sorted(set(sources))
 
