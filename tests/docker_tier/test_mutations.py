@@ -96,15 +96,15 @@ MUTATIONS = [
     Mutation(
         "code-owned-by-service-user",
         "Dockerfile",
-        "COPY --from=app-files --chown=0:0 / /",
-        "COPY --from=app-files --chown=10001:10001 / /",
+        "COPY --from=app-files --chown=0:0 /files/ /",
+        "COPY --from=app-files --chown=10001:10001 /files/ /",
         "smoke",
         "is writable",
     ),
     Mutation(
         "bytecode-layer-removed",
         "Dockerfile",
-        "COPY --from=dependencies /bytecode/ /\n",
+        "COPY --from=dependencies /bytecode/ /files/\n",
         "",
         "startup",
         "no start-up bytecode",
