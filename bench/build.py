@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
@@ -20,9 +19,6 @@ from .images import image_inspect, image_layers, save_image
 from .registry import Registry
 from .support import engine
 from .variants import Variant
-
-_STEP_NAME = re.compile(r"^#(\d+) (\[.*)$")
-_STEP_DONE = re.compile(r"^#(\d+) (DONE ([\d.]+)s|CACHED)$")
 
 
 @dataclass
@@ -34,22 +30,6 @@ class BuildResult:
         return sorted(self.steps, key=lambda s: -(s["seconds"] or 0))[:count]
 
 
-def parse_steps(progress: str) -> list[dict]:
-    """Step names and durations from BuildKit's --progress=plain output."""
-    names: dict[str, str] = {}
-    done: dict[str, float | None] = {}
-    for line in progress.splitlines():
-        if m := _STEP_NAME.match(line):
-            names.setdefault(m.group(1), m.group(2)[:120])
-        elif m := _STEP_DONE.match(line):
-            done[m.group(1)] = float(m.group(3)) if m.group(3) else None
-    return [
-        {"step": names[n], "seconds": done[n], "cached": done[n] is None}
-        for n in names
-        if n in done
-    ]
-
-
 def timed_build(variant: Variant, tag: str, build_args: dict[str, str]) -> BuildResult:
     """The Docker tier's build() (BuildKit, --network host), timed."""
     started = time.perf_counter()
@@ -57,7 +37,7 @@ def timed_build(variant: Variant, tag: str, build_args: dict[str, str]) -> Build
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise BenchError(f"build of {variant.name} failed:\n{tail(proc.stderr, 40)}")
-    return BuildResult(seconds, parse_steps(proc.stderr))
+    return BuildResult(seconds, engine.parse_steps(proc.stderr))
 
 
 def base_args(refs: dict[str, str], index_url: str) -> dict[str, str]:

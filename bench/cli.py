@@ -303,7 +303,8 @@ def notes(report: dict, load_path: LoadPath, plan: Plan) -> list[str]:
         "interleaved. Packages come from a package index on 127.0.0.1.",
         "Rebuild: a comment appended to app/main.py, on the cache of the cold build; the "
         "dependency layer (naive: the pip RUN layer, seed: the /install COPY, slim-python: "
-        "the /opt/venv COPY) counts as reused when its digest is unchanged.",
+        "the layer of /opt/venv and the dependencies' bytecode) counts as reused when its "
+        "digest is unchanged.",
         "Fresh node: the engine emptied, then `docker pull` from the loopback registry and "
         "`docker run` to the first 200. Transfer times at "
         + " and ".join(LINKS)

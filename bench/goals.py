@@ -34,7 +34,7 @@ def evaluate(by_name: dict[str, dict]) -> list[dict]:
         goal(
             f"`{name}`: code-only rebuild <= 3x seed, dependency layer reused",
             f"{fmt_s(r['rebuild_s'])} vs {fmt_s(seed['rebuild_s'])}: {rebuild:.2f}x; "
-            f"/opt/venv layer reused: {'yes' if reused else 'NO'}",
+            f"dependency layer reused: {'yes' if reused else 'NO'}",
             rebuild,
             3.0,
             reused,

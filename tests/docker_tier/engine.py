@@ -9,6 +9,7 @@ and `--network host`, so that a package index on 127.0.0.1 is reachable.
 import io
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -74,6 +75,26 @@ def build(
     if dockerfile is not None:
         command += ["--file", "-"]
     return docker(*command, str(context), timeout=BUILD_TIMEOUT, input=dockerfile)
+
+
+_STEP_NAME = re.compile(r"^#(\d+) (\[.*)$")
+_STEP_DONE = re.compile(r"^#(\d+) (DONE ([\d.]+)s|CACHED)$")
+
+
+def parse_steps(progress: str) -> list[dict]:
+    """Step names and durations from BuildKit's --progress=plain output."""
+    names: dict[str, str] = {}
+    done: dict[str, float | None] = {}
+    for line in progress.splitlines():
+        if m := _STEP_NAME.match(line):
+            names.setdefault(m.group(1), m.group(2)[:120])
+        elif m := _STEP_DONE.match(line):
+            done[m.group(1)] = float(m.group(3)) if m.group(3) else None
+    return [
+        {"step": names[n], "seconds": done[n], "cached": done[n] is None}
+        for n in names
+        if n in done
+    ]
 
 
 def image_config(tag: str) -> dict:

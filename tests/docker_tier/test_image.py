@@ -3,6 +3,7 @@ generated project's own `scripts/check_image.py`, plus the checks only the templ
 can make: locked versions, the minimal runtime's contents, a real database,
 build-time secrets and hashes."""
 
+import json
 import re
 import shlex
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from . import checks
 from .conftest import tag_for
-from .engine import build, docker_cli
+from .engine import build, docker, docker_cli, parse_steps
 from .scenarios import SCENARIOS
 
 pytestmark = pytest.mark.docker
@@ -150,6 +151,40 @@ def test_9_unhashed_lock_fails_the_build(built, mutant):
     result = item.rebuild(project, tag_for("unhashed"))
 
     assert checks.build_failure_problems(result, "Hashes are required") == []
+
+
+@pytest.mark.parametrize("name", ["default", "runtime:minimal"])
+def test_code_only_change_reruns_only_the_apps_steps(built, mutant, name):
+    """Layer order: after an edit under app/, every step of the dependencies stage
+    comes from the cache and exactly one layer of the image is new, the app's, so
+    any build cache (the engine's, or the CI job's with mode=max) keeps the rest."""
+    item = built(name)
+    first_line = (item.project / "app" / "main.py").read_text().splitlines()[0]
+    project = mutant(item, "app/main.py", first_line, f"# a code-only change\n{first_line}")
+
+    result = item.rebuild(project, tag_for(f"code-change-{name}"))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    steps = parse_steps(result.stderr)
+    rerun = [step["step"] for step in steps if not step["cached"]]
+    assert not [step for step in rerun if step.startswith("[dependencies ")], rerun
+    assert [step for step in steps if step["step"].startswith("[dependencies ")], steps
+    before, after = (layer_digests(tag) for tag in (item.tag, tag_for(f"code-change-{name}")))
+    assert len(before) == len(after), (before, after)
+    changed = [
+        number
+        for number, pair in enumerate(zip(before, after, strict=True), 1)
+        if pair[0] != pair[1]
+    ]
+    assert len(changed) == 1, (before, after)
+    checker = checks.project_checker(item.project)
+    files = checker.layer_files(tag_for(f"code-change-{name}"), min_bytes=0)
+    assert {number for number, path, *_ in files if path == "app/app/main.py"} == set(changed)
+
+
+def layer_digests(tag: str) -> list[str]:
+    inspected = docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", tag)
+    return json.loads(inspected.stdout)
 
 
 def test_app_importing_a_package_not_installed_fails_the_build(built, mutant):

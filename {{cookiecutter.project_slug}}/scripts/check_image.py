@@ -300,8 +300,10 @@ REWRITTEN = re.compile(r"^(var/(lib/dpkg|cache|log)/|etc/ld\.so\.cache$)")
 MIN_DUPLICATE_BYTES = 64 * 1024
 
 
-def layer_files(image: str) -> Iterator[tuple[int, str, int, str]]:
-    """(layer number, path, size, sha256) of every regular file of every layer."""
+def layer_files(
+    image: str, min_bytes: int = MIN_DUPLICATE_BYTES
+) -> Iterator[tuple[int, str, int, str]]:
+    """(layer number, path, size, sha256) of each regular file of `min_bytes` or more."""
     with tempfile.TemporaryFile() as handle:
         command = [*docker_cli(), "save", image]
         subprocess.run(command, stdout=handle, check=True, timeout=600)  # noqa: S603
@@ -312,7 +314,7 @@ def layer_files(image: str) -> Iterator[tuple[int, str, int, str]]:
                 with tarfile.open(fileobj=saved.extractfile(layer_name)) as layer:
                     for member in layer:
                         path = member.name.removeprefix("./")  # some tools write ./etc/...
-                        if member.isfile() and member.size >= MIN_DUPLICATE_BYTES:
+                        if member.isfile() and member.size >= min_bytes:
                             digest = hashlib.sha256(layer.extractfile(member).read()).hexdigest()
                             yield number, path, member.size, digest
 
