@@ -234,7 +234,7 @@ def app_sources(known: Path | None) -> list[Path]:
             package = ""
             finder.load_file(str(source))
         for name in top_level_imports(source, package):
-            if name not in finder.modules:
+            if name and name not in finder.modules:
                 missing.append(f"{source.relative_to(Path.cwd())} imports {name}")
     if missing:
         sys.exit(
