@@ -30,9 +30,7 @@ REAL_WORLD_PACKAGES = (
 )
 
 READ_ONLY = ("--read-only", "--tmpfs", "/tmp")
-#: slim-python's dependency layer: the first of its two `COPY /files/ /` layers
-#: (dependency-files, then app-files).
-VENV_LAYER = re.compile(r"COPY /files/ /")
+VENV_LAYER = re.compile(r"COPY .*/opt/venv /opt/venv")
 
 
 @dataclass

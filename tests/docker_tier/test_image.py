@@ -156,8 +156,9 @@ def test_9_unhashed_lock_fails_the_build(built, mutant):
 @pytest.mark.parametrize("name", ["default", "runtime:minimal"])
 def test_code_only_change_reruns_only_the_apps_steps(built, mutant, name):
     """Layer order: after an edit under app/, every step of the dependencies stage
-    comes from the cache and exactly one layer of the image is new, the app's, so
-    any build cache (the engine's, or the CI job's with mode=max) keeps the rest."""
+    comes from the cache and only the app's layers are new (its sources and its
+    bytecode), so any build cache (the engine's, or the CI job's with mode=max)
+    keeps the rest."""
     item = built(name)
     first_line = (item.project / "app" / "main.py").read_text().splitlines()[0]
     project = mutant(item, "app/main.py", first_line, f"# a code-only change\n{first_line}")
@@ -171,15 +172,11 @@ def test_code_only_change_reruns_only_the_apps_steps(built, mutant, name):
     assert [step for step in steps if step["step"].startswith("[dependencies ")], steps
     before, after = (layer_digests(tag) for tag in (item.tag, tag_for(f"code-change-{name}")))
     assert len(before) == len(after), (before, after)
-    changed = [
-        number
-        for number, pair in enumerate(zip(before, after, strict=True), 1)
-        if pair[0] != pair[1]
-    ]
-    assert len(changed) == 1, (before, after)
+    pairs = enumerate(zip(before, after, strict=True), 1)
+    changed = {number for number, (old, new) in pairs if old != new}
     checker = checks.project_checker(item.project)
     files = checker.layer_files(tag_for(f"code-change-{name}"), min_bytes=0)
-    assert {number for number, path, *_ in files if path == "app/app/main.py"} == set(changed)
+    assert changed == {number for number, path, *_ in files if path.startswith("app/app/")}
 
 
 def layer_digests(tag: str) -> list[str]:

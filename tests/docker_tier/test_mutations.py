@@ -96,15 +96,15 @@ MUTATIONS = [
     Mutation(
         "code-owned-by-service-user",
         "Dockerfile",
-        "COPY --from=app-files --chown=0:0 /files/ /",
-        "COPY --from=app-files --chown=10001:10001 /files/ /",
+        "COPY --chown=0:0 app/ ./app/",
+        "COPY --chown=10001:10001 app/ ./app/",
         "smoke",
         "is writable",
     ),
     Mutation(
         "bytecode-layer-removed",
         "Dockerfile",
-        "COPY --from=dependencies /bytecode/ /files/\n",
+        "COPY --from=dependencies --chown=0:0 /bytecode/ /\n",
         "",
         "startup",
         "no start-up bytecode",
