@@ -168,8 +168,9 @@ def test_code_only_change_reruns_only_the_apps_steps(built, mutant, name):
     assert result.returncode == 0, result.stderr[-3000:]
     steps = parse_steps(result.stderr)
     rerun = [step["step"] for step in steps if not step["cached"]]
-    assert not [step for step in rerun if step.startswith("[dependencies ")], rerun
-    assert [step for step in steps if step["step"].startswith("[dependencies ")], steps
+    stages = ("[dependencies ", "[dependency-bytecode ")
+    assert not [step for step in rerun if step.startswith(stages)], rerun
+    assert [step for step in steps if step["step"].startswith(stages)], steps
     before, after = (layer_digests(tag) for tag in (item.tag, tag_for(f"code-change-{name}")))
     assert len(before) == len(after), (before, after)
     pairs = enumerate(zip(before, after, strict=True), 1)

@@ -104,7 +104,7 @@ MUTATIONS = [
     Mutation(
         "bytecode-layer-removed",
         "Dockerfile",
-        "COPY --from=dependencies --chown=0:0 /bytecode/ /\n",
+        "COPY --from=dependency-bytecode --chown=0:0 /bytecode/ /\n",
         "",
         "startup",
         "no start-up bytecode",
