@@ -6,7 +6,7 @@ Usage (from the repository root, with the template's tool venv, as root)::
     python bench/run.py --quick           # fewer samples, shorter loads, one build round
     python bench/run.py --real-world      # plus the real-world image-size table
     python bench/run.py --update-docs     # also rewrite the blocks in README.md and docs
-    python bench/run.py --docs-only       # rewrite those blocks from results/latest.json
+    python bench/run.py --docs-only       # rewrite them, latest.md and the chart from latest.json
 """
 
 from __future__ import annotations
@@ -349,7 +349,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--update-docs", action="store_true", help="rewrite the generated "
                         "blocks in README.md and the template's docs/dockerfile.md")  # fmt: skip
     parser.add_argument("--docs-only", action="store_true", help="no run: rewrite those "
-                        "blocks from RESULTS/latest.json")  # fmt: skip
+                        "blocks, latest.md and chart.svg from RESULTS/latest.json")  # fmt: skip
     parser.add_argument("--no-dive", action="store_true", help="skip dive")
     args = parser.parse_args(argv)
     if not re.fullmatch(r"3\.\d+", args.python):
@@ -397,8 +397,11 @@ def main(argv: list[str] | None = None) -> int:
             source = args.results / "latest.json"
             if not source.exists():
                 raise BenchError(f"{source} does not exist. Try: run the benchmark first")
-            for path in reports.update_docs(json.loads(source.read_text())):
+            report = json.loads(source.read_text())
+            for path in reports.update_docs(report):
                 log(f"rewrote the generated block in {path}")
+            write_results(report, args.results)
+            log(f"rewrote {args.results}/latest.md and chart.svg")
             return 0
         report = run(plan_from(args))
         table = write_results(report, args.results)
